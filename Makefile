@@ -1,0 +1,72 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+INSTANCE ?= instance
+FLASK := $(BIN)/flask --app app
+
+.DEFAULT_GOAL := help
+.PHONY: help run install install-app test pytest lint format typecheck imports bench chromium clean
+
+help:
+	@echo "make run      serve http://127.0.0.1:$(PORT) on the embedded default (SQLite, no services)"
+	@echo "make test     install dev dependencies and run every check and test suite"
+	@echo "make install  create $(VENV) with everything 'make test' needs"
+	@echo "make lint     ruff (lint + format check), mypy, import-linter"
+	@echo "make bench    run the benchmarks under bench/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps re-run pip only when pyproject.toml changes, so a second `make run` starts fast.
+$(VENV)/.app-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(VENV)/.app-installed $@
+
+install-app: $(VENV)/.app-installed
+install: $(VENV)/.dev-installed
+
+run: install-app
+	@mkdir -p $(INSTANCE)
+	@$(FLASK) db upgrade
+	@if [ ! -f $(INSTANCE)/.seeded ]; then $(FLASK) seed && touch $(INSTANCE)/.seeded; \
+	else echo "Demo data already loaded (delete $(INSTANCE)/.seeded to reseed). Sign in as admin@example.com, user@example.com or guest@example.com with password demo-password."; fi
+	@echo "Serving http://127.0.0.1:$(PORT)  (Ctrl+C to stop)"
+	@LOG_JSON=$${LOG_JSON:-0} $(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+# Browser tests drive Debian's Chromium; install it when we can (root + apt), else they skip.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: /usr/bin/chromium missing and cannot be installed here; browser tests will skip"; fi; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+pytest: install chromium
+	$(BIN)/pytest
+
+test: lint pytest
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

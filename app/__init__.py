@@ -1,0 +1,74 @@
+"""Application factory: a table of contents of what the app is made of."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings`, or from the environment when none are given."""
+    from app import cli, errors, events, templating, web
+    from app.core import logging as app_logging
+    from app.core.metrics import init_metrics
+    from app.core.middleware import register_middleware
+    from app.extensions import csrf, db
+
+    settings = settings or Settings.from_env()
+    settings.check()
+    app_logging.configure_logging(settings.log_level, json_lines=settings.log_json)
+
+    app = Flask(
+        __name__,
+        template_folder="../templates",
+        static_folder="../static",
+        instance_path=str(settings.instance_path),
+    )
+    configure(app, settings)
+    register_middleware(app, hsts=settings.preferred_url_scheme == "https")
+    db.init_app(
+        app,
+        url=settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        echo=settings.db_echo,
+    )
+    csrf.init_app(app)
+    if settings.metrics_enabled:
+        init_metrics(app)
+    events.register_event_handlers(app)
+    templating.register_template_helpers(app)
+    errors.register_error_handlers(app)
+    web.register_blueprints(app)
+    cli.register_commands(app)
+    return app
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    """Copy settings into Flask's config, keeping the typed object at hand."""
+    secure = settings.preferred_url_scheme == "https"
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.env == "testing",
+        PREFERRED_URL_SCHEME=settings.preferred_url_scheme,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session
+        WTF_CSRF_HEADERS=["X-CSRFToken"],
+    )
+    app.extensions["settings"] = settings
+
+
+def get_settings(app: Flask | None = None) -> Settings:
+    """The typed settings of the current (or given) app."""
+    from flask import current_app
+
+    settings: Settings = (app or current_app).extensions["settings"]
+    return settings

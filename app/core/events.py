@@ -1,0 +1,226 @@
+"""EventBus: in-process publish/subscribe that decouples a change from its side effects.
+
+Services publish events; handlers turn them into audit rows, cache invalidations
+and (later) jobs. A failing handler is logged and never breaks the publisher or
+the other handlers: the change that caused the event has already happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+
+class EventType(StrEnum):
+    """Every event the system publishes, as listed in the seed document."""
+
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    USER_DELETED = "user.deleted"
+    USER_LOGIN = "user.login"
+    USER_LOGOUT = "user.logout"
+    USER_LOGIN_FAILED = "user.login_failed"
+    ITEM_CREATED = "item.created"
+    ITEM_UPDATED = "item.updated"
+    ITEM_DELETED = "item.deleted"
+    CACHE_INVALIDATED = "cache.invalidated"
+    ERROR_OCCURRED = "error.occurred"
+    AUDIT_LOG = "audit.log"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Something that happened. `actor_id` and `ip` say who and from where, for the audit."""
+
+    type: EventType
+    payload: dict[str, Any] = field(default_factory=dict)
+    actor_id: int | None = None
+    ip: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def with_payload(self, **extra: Any) -> Event:
+        """Return a copy with keys added to the payload (middleware enrich events this way)."""
+        return Event(
+            type=self.type,
+            payload={**self.payload, **extra},
+            actor_id=self.actor_id,
+            ip=self.ip,
+            subject_type=self.subject_type,
+            subject_id=self.subject_id,
+            id=self.id,
+            occurred_at=self.occurred_at,
+        )
+
+
+@runtime_checkable
+class EventHandler(Protocol):
+    """A subscriber. `handles` names the event types it wants; an empty set means all.
+
+    `name` identifies the handler: subscribing a handler with a name already
+    present replaces it, so building several apps in one process never doubles
+    a side effect.
+    """
+
+    name: str
+    handles: frozenset[EventType]
+
+    def handle(self, event: Event) -> Awaitable[None] | None: ...
+
+
+# A middleware receives the event and returns it (possibly changed) or None to drop it.
+Middleware = Callable[[Event], Event | None]
+
+
+class EventBus:
+    """Process-wide bus: `EventBus.get_instance()` returns the singleton."""
+
+    _instance: ClassVar[EventBus | None] = None
+    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, EventHandler] = {}
+        self._middleware: list[Middleware] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def get_instance(cls) -> EventBus:
+        """Return the process-wide bus, creating it on first use."""
+        if cls._instance is None:
+            with cls._instance_lock:
+                if cls._instance is None:
+                    cls._instance = cls()
+        return cls._instance
+
+    @classmethod
+    def reset_instance(cls) -> None:
+        """Forget the singleton (tests start each case with a clean bus)."""
+        with cls._instance_lock:
+            cls._instance = None
+
+    def subscribe(self, handler: EventHandler) -> None:
+        """Add a handler, replacing any earlier one with the same name."""
+        with self._lock:
+            self._handlers[handler.name] = handler
+
+    def unsubscribe(self, name: str) -> None:
+        """Remove the handler with this name, if any."""
+        with self._lock:
+            self._handlers.pop(name, None)
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Append a preprocessing step; middleware runs in the order added."""
+        with self._lock:
+            self._middleware.append(middleware)
+
+    @property
+    def middleware(self) -> list[Middleware]:
+        """The middleware, in the order it runs."""
+        with self._lock:
+            return list(self._middleware)
+
+    @property
+    def handlers(self) -> list[EventHandler]:
+        """The subscribed handlers, in subscription order."""
+        with self._lock:
+            return list(self._handlers.values())
+
+    async def publish(self, event: Event) -> None:
+        """Run middleware then every interested handler; awaits async handlers."""
+        prepared = self._prepare(event)
+        if prepared is None:
+            return
+        for handler in self._interested(prepared):
+            try:
+                result = handler.handle(prepared)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # a handler must never break the publisher
+                log.exception("event handler %s failed on %s", handler.name, prepared.type)
+
+    def publish_sync(self, event: Event) -> None:
+        """Publish from synchronous code (Flask views, CLI, jobs).
+
+        Sync handlers run inline; async handlers run to completion on a private
+        event loop, so the caller sees every side effect done when this returns.
+        """
+        prepared = self._prepare(event)
+        if prepared is None:
+            return
+        for handler in self._interested(prepared):
+            try:
+                result = handler.handle(prepared)
+                if inspect.isawaitable(result):
+                    _run_coroutine(result)
+            except Exception:  # a handler must never break the publisher
+                log.exception("event handler %s failed on %s", handler.name, prepared.type)
+
+    def _prepare(self, event: Event) -> Event | None:
+        with self._lock:
+            middleware = list(self._middleware)
+        current: Event | None = event
+        for step in middleware:
+            try:
+                current = step(current)  # type: ignore[arg-type]
+            except Exception:
+                log.exception(
+                    "event middleware %r failed; event %s passed on unchanged", step, event.type
+                )
+                continue
+            if current is None:
+                return None
+        return current
+
+    def _interested(self, event: Event) -> Iterable[EventHandler]:
+        return [h for h in self.handlers if not h.handles or event.type in h.handles]
+
+
+def _run_coroutine(awaitable: Awaitable[None]) -> None:
+    """Run an awaitable to completion from sync code, even inside a running loop."""
+
+    async def wrapper() -> None:
+        await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(wrapper())
+        return
+    # Called from inside a running loop (sync code under async): use a worker thread.
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(wrapper())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="eventbus-sync")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@dataclass
+class FunctionHandler:
+    """Adapter that makes a plain function an `EventHandler`."""
+
+    name: str
+    handles: frozenset[EventType]
+    func: Callable[[Event], Awaitable[None] | None]
+
+    def handle(self, event: Event) -> Awaitable[None] | None:
+        return self.func(event)

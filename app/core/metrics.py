@@ -1,0 +1,43 @@
+"""Prometheus metrics: per-endpoint request metrics plus the app's own counters.
+
+Under gunicorn (PROMETHEUS_MULTIPROC_DIR set) every worker writes its samples
+to that directory and /metrics aggregates them, so a scrape sees all workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from flask import Flask
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from prometheus_client.metrics_core import Metric
+from prometheus_flask_exporter import PrometheusMetrics
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+EVENTS_PUBLISHED = Counter(
+    "app_events_published_total", "Events published on the EventBus", ["type"]
+)
+LOGINS = Counter("app_logins_total", "Sign-in attempts by outcome", ["outcome"])
+
+
+class _ProcessRegistry:
+    """Exposes the process-wide default registry inside a per-app registry."""
+
+    def collect(self) -> Iterable[Metric]:
+        return REGISTRY.collect()
+
+
+def init_metrics(app: Flask) -> PrometheusMetrics:
+    """Attach request metrics and the /metrics endpoint to this app."""
+    options = {"group_by": "endpoint", "defaults_prefix": "flask", "excluded_paths": ["^/static/"]}
+    metrics: PrometheusMetrics
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics = GunicornInternalPrometheusMetrics(app, path="/metrics", **options)
+    else:
+        # A registry per app keeps several apps in one process (tests) from colliding.
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_ProcessRegistry())
+        metrics = PrometheusMetrics(app, path="/metrics", registry=registry, **options)
+    app.extensions["metrics"] = metrics
+    return metrics

@@ -1,0 +1,93 @@
+"""HTTP middleware: request id, timing, one access-log line, security headers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from app.core.logging import request_id_var
+
+access_log = logging.getLogger("app.access")
+
+# Accept an upstream id only if it is short and harmless in logs and headers.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+
+def incoming_request_id() -> str:
+    """Reuse a sane X-Request-ID from the proxy, or make a new one."""
+    candidate = request.headers.get("X-Request-ID", "")
+    return candidate if _SAFE_REQUEST_ID.match(candidate) else uuid.uuid4().hex
+
+
+def register_middleware(app: Flask, *, hsts: bool = False) -> None:
+    """Install the before/after hooks on the app."""
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id = incoming_request_id()
+        g.request_started = time.perf_counter()
+        g.request_id_token = request_id_var.set(g.request_id)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if hsts:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed_ms,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed_ms, 2),
+                "bytes": response.calculate_content_length(),
+                "remote_addr": request.remote_addr,
+                "endpoint": request.endpoint,
+                "request_id": g.get("request_id"),
+            },
+        )
+        return response
+
+    @app.teardown_request
+    def _reset(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            request_id_var.reset(token)

@@ -1,0 +1,36 @@
+"""Alembic configuration built in code, so `flask db upgrade` and the tests share it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
+    """An Alembic Config pointing at migrations/ for this URL or open connection."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(
+    url: str | None = None, *, connection: Connection | None = None, revision: str = "head"
+) -> None:
+    """Apply migrations up to `revision`."""
+    command.upgrade(alembic_config(url, connection), revision)
+
+
+def downgrade(
+    url: str | None = None, *, connection: Connection | None = None, revision: str = "-1"
+) -> None:
+    """Revert migrations down to `revision`."""
+    command.downgrade(alembic_config(url, connection), revision)

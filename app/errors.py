@@ -1,0 +1,163 @@
+"""The AppError tree and its rendering at the edge: page, HTMX fragment or problem JSON."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from app.htmx import htmx
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """An error with an HTTP status and a message that is safe to show."""
+
+    status = 500
+    title = "Something went wrong"
+    code = "internal_error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message or self.title)
+        self.message = message or self.title
+        self.fields = dict(fields or {})
+        self.headers = dict(headers or {})
+
+
+class BadRequest(AppError):
+    status, title, code = 400, "Bad request", "bad_request"
+
+
+class Unauthorized(AppError):
+    status, title, code = 401, "Sign-in required", "unauthorized"
+
+
+class Forbidden(AppError):
+    status, title, code = 403, "You do not have permission to do that", "forbidden"
+
+
+class NotFound(AppError):
+    status, title, code = 404, "Not found", "not_found"
+
+
+class Conflict(AppError):
+    status, title, code = 409, "Conflict", "conflict"
+
+
+class ValidationFailed(AppError):
+    status, title, code = 422, "Some fields need attention", "validation_failed"
+
+
+class RateLimited(AppError):
+    status, title, code = 429, "Too many attempts", "rate_limited"
+
+
+class ServiceUnavailable(AppError):
+    status, title, code = 503, "Service temporarily unavailable", "unavailable"
+
+
+def wants_json() -> bool:
+    """API paths answer problem JSON; pages answer HTML."""
+    return request.path.startswith("/api/")
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str,
+    fields: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An RFC 9457 problem+json response."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.path,
+    }
+    if fields:
+        body["errors"] = dict(fields)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    response.headers.update(dict(headers or {}))
+    return response
+
+
+def render_error(
+    status: int,
+    title: str,
+    message: str,
+    *,
+    code: str,
+    fields: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Render one error the way this request expects it."""
+    if wants_json():
+        return problem(status, title, message, code=code, fields=fields, headers=headers)
+    template = "errors/_fragment.html" if htmx().wants_fragment else "errors/error.html"
+    html = render_template(template, status=status, title=title, message=message)
+    response = Response(html, status=status, mimetype="text/html")
+    response.vary.add("HX-Request")
+    response.headers.update(dict(headers or {}))
+    return response
+
+
+_FRIENDLY = {
+    400: "The request could not be understood.",
+    401: "Please sign in to continue.",
+    403: "You do not have permission to see this page.",
+    404: "We could not find that page. It may have moved or never existed.",
+    405: "That action is not allowed here.",
+    413: "That upload is too large.",
+    429: "Too many requests. Please wait a moment and try again.",
+    500: "Something went wrong on our side. It has been logged; please try again.",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Translate AppError, HTTP errors and unexpected exceptions at the edge."""
+
+    @app.errorhandler(AppError)
+    def _app_error(exc: AppError) -> Response:
+        return render_error(
+            exc.status,
+            exc.title,
+            exc.message,
+            code=exc.code,
+            fields=exc.fields,
+            headers=exc.headers,
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        headers = {k: v for k, v in exc.get_headers() if k.lower() in {"retry-after", "allow"}}
+        message = _FRIENDLY.get(status) or exc.description or exc.name
+        if status == 400 and exc.description and "CSRF" in exc.description:
+            message = (
+                "Your form expired or was sent without its security token. Reload and try again."
+            )
+        return render_error(
+            status, exc.name, message, code=exc.name.lower().replace(" ", "_"), headers=headers
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500, "Internal server error", _FRIENDLY[500], code="internal_error")

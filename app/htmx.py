@@ -1,0 +1,91 @@
+"""Typed reader for htmx 4 request headers and the page-or-fragment render helper.
+
+htmx 4 names elements as `tag#id` in HX-Target / HX-Source and sends
+HX-Request-Type `partial` or `full` (boosted links are `full`). Views never read
+these headers themselves; they call `htmx()` or `render()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, make_response, request
+from jinja2_fragments.flask import render_block
+
+
+def _element_id(value: str | None) -> str | None:
+    """`div#items-table` -> `items-table`; a bare `items-table` is accepted too."""
+    if not value:
+        return None
+    return value.rsplit("#", 1)[-1] or None
+
+
+@dataclass(frozen=True)
+class HtmxDetails:
+    """What htmx said about the current request."""
+
+    request: bool
+    target: str | None
+    source: str | None
+    request_type: str | None
+    boosted: bool
+    history_restore: bool
+    current_url: str | None
+
+    @property
+    def wants_fragment(self) -> bool:
+        """A partial swap: not a boosted link, not a history restore, not a full-page request."""
+        return (
+            self.request
+            and not self.boosted
+            and not self.history_restore
+            and self.request_type != "full"
+        )
+
+
+def htmx() -> HtmxDetails:
+    """Read the HX-* headers of the current request."""
+    h = request.headers
+    return HtmxDetails(
+        request=h.get("HX-Request") == "true",
+        target=_element_id(h.get("HX-Target")),
+        source=_element_id(h.get("HX-Source")),
+        request_type=h.get("HX-Request-Type"),
+        boosted=h.get("HX-Boosted") == "true",
+        history_restore=h.get("HX-History-Restore-Request") == "true",
+        current_url=h.get("HX-Current-URL"),
+    )
+
+
+def render(
+    template: str,
+    *,
+    fragments: Mapping[str, str] | None = None,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    """Render the whole page, or only the block an HTMX request targets.
+
+    `fragments` maps element ids to block names; only those blocks can be
+    rendered alone (an allowlist), anything else gets the full page.
+    """
+    details = htmx()
+    block = (fragments or {}).get(details.target or "") if details.wants_fragment else None
+    if block:
+        body = render_block(template, block, **context)
+    else:
+        from flask import render_template
+
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def hx_redirect(location: str) -> Response:
+    """Tell htmx to navigate (a 303 for plain browsers is the caller's other branch)."""
+    response = make_response("", 204)
+    response.headers["HX-Redirect"] = location
+    return response

@@ -1,0 +1,46 @@
+"""Items: the records users own and the main table of the app."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, get_args
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, TimestampMixin
+from app.models.user import User
+
+ItemStatus = Literal["draft", "active", "archived"]
+ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
+
+
+class Item(TimestampMixin, Base):
+    """Something a user owns, with a price and a status."""
+
+    __tablename__ = "item"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'active', 'archived')", name="status_known"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        # (column, id) indexes back every sortable column with its tie-breaker.
+        Index("ix_item_name_id", "name", "id"),
+        Index("ix_item_price_id", "price", "id"),
+        Index("ix_item_status_id", "status", "id"),
+        Index("ix_item_created_at_id", "created_at", "id"),
+        Index("ix_item_updated_at_id", "updated_at", "id"),
+        Index("ix_item_owner_id_id", "owner_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2), nullable=False, default=Decimal("0"))
+
+    owner: Mapped[User] = relationship(lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"<Item {self.id} {self.name!r}>"

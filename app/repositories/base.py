@@ -1,0 +1,207 @@
+"""BaseRepository[T]: CRUD, query building and pagination over one model.
+
+Repositories flush but never commit; whoever owns the work (a view, a CLI
+command, a job) wraps it in `unit_of_work(session)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from app.models.base import Base
+
+T = TypeVar("T", bound=Base)
+Direction = Literal["asc", "desc"]
+
+PER_PAGE_CHOICES: tuple[int, ...] = (10, 25, 50, 100)
+DEFAULT_PER_PAGE = 25
+MAX_PER_PAGE = 100
+
+
+class QueryError(ValueError):
+    """A list query asked for something the repository does not allow."""
+
+
+class UnknownSortError(QueryError):
+    """Sorting by a column that is not on the allowlist."""
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[Session]:
+    """Commit the block's changes together, or roll all of them back if it raises."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListQuery:
+    """What a table asks for: sort, direction, page, page size, search and filters."""
+
+    sort: str | None = None
+    direction: Direction = "asc"
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+    q: str = ""
+    filters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of results plus what a pager needs."""
+
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (at least 1, so an empty table still has page 1)."""
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def first_index(self) -> int:
+        """1-based position of the first row shown (0 when there are none)."""
+        return (self.page - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def last_index(self) -> int:
+        return self.first_index + len(self.items) - 1 if self.items else 0
+
+    def window(self, size: int = 2) -> list[int | None]:
+        """Page numbers around the current one, with None where numbers are skipped."""
+        shown = {1, self.pages, *range(self.page - size, self.page + size + 1)}
+        numbers = sorted(n for n in shown if 1 <= n <= self.pages)
+        out: list[int | None] = []
+        for prev, n in zip([0, *numbers], numbers, strict=False):
+            if n - prev > 1:
+                out.append(None)
+            out.append(n)
+        return out
+
+
+def clamp_page(page: int, per_page: int) -> tuple[int, int]:
+    """Keep page >= 1 and per_page within 1..MAX_PER_PAGE."""
+    return max(1, page), min(max(1, per_page), MAX_PER_PAGE)
+
+
+class BaseRepository(Generic[T]):
+    """Data access for one model. Subclasses declare what may be sorted and searched."""
+
+    model: ClassVar[type[Any]]
+    sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
+    searchable: ClassVar[Sequence[InstrumentedAttribute[Any]]] = ()
+    filterable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
+    default_sort: ClassVar[str] = "id"
+    default_direction: ClassVar[Direction] = "asc"
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- CRUD ---------------------------------------------------------------
+
+    def get(self, id_: int) -> T | None:
+        """The row with this primary key, or None."""
+        obj: T | None = self.session.get(self.model, id_)
+        return obj
+
+    def add(self, obj: T) -> T:
+        """Stage a new row and flush so it gets its id (no commit)."""
+        self.session.add(obj)
+        self.session.flush()
+        return obj
+
+    def add_all(self, objs: Sequence[T]) -> list[T]:
+        """Stage several rows in one flush."""
+        self.session.add_all(objs)
+        self.session.flush()
+        return list(objs)
+
+    def update(self, obj: T, values: Mapping[str, Any]) -> T:
+        """Set mapped attributes from `values` and flush; unknown names are refused."""
+        columns = self.model.__mapper__.columns.keys()
+        unknown = set(values) - set(columns)
+        if unknown:
+            raise QueryError(f"unknown field(s) for {self.model.__name__}: {sorted(unknown)}")
+        for key, value in values.items():
+            setattr(obj, key, value)
+        self.session.flush()
+        return obj
+
+    def delete(self, obj: T) -> None:
+        """Remove the row (flushed, not committed)."""
+        self.session.delete(obj)
+        self.session.flush()
+
+    # --- querying -----------------------------------------------------------
+
+    def base_select(self) -> Select[Any]:
+        """The unfiltered statement; subclasses add joins or options here."""
+        return select(self.model)
+
+    def filtered(self, query: ListQuery) -> Select[Any]:
+        """Apply declared filters and the search term to the base statement."""
+        stmt = self.base_select()
+        for name, value in query.filters.items():
+            if name not in self.filterable:
+                raise QueryError(f"cannot filter {self.model.__name__} by {name!r}")
+            if value is not None and value != "":
+                stmt = stmt.where(self.filterable[name] == value)
+        term = query.q.strip()
+        if term and self.searchable:
+            pattern = f"%{_escape_like(term)}%"
+            stmt = stmt.where(or_(*(col.ilike(pattern, escape="\\") for col in self.searchable)))
+        return stmt
+
+    def order_by(self, sort: str | None, direction: Direction) -> list[Any]:
+        """ORDER BY terms for an allowlisted column plus `id` as a stable tie-breaker."""
+        name = sort or self.default_sort
+        if name not in self.sortable:
+            raise UnknownSortError(f"cannot sort {self.model.__name__} by {name!r}")
+        if direction not in ("asc", "desc"):
+            raise QueryError(f"sort direction must be 'asc' or 'desc', not {direction!r}")
+        column = self.sortable[name]
+        id_col = self.model.id
+        if direction == "desc":
+            return [column.desc(), id_col.desc()] if name != "id" else [id_col.desc()]
+        return [column.asc(), id_col.asc()] if name != "id" else [id_col.asc()]
+
+    def count(self, query: ListQuery) -> int:
+        """How many rows match the filters and search."""
+        stmt = self.filtered(query).order_by(None)
+        total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        return int(total or 0)
+
+    def list(self, query: ListQuery, *, total: int | None = None) -> Page[T]:
+        """One sorted page; pass `total` when the caller already knows it (cached counts)."""
+        page, per_page = clamp_page(query.page, query.per_page)
+        order = self.order_by(query.sort, query.direction)
+        if total is None:
+            total = self.count(query)
+        stmt = self.filtered(query).order_by(*order).limit(per_page).offset((page - 1) * per_page)
+        items = list(self.session.scalars(stmt))
+        return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def _escape_like(term: str) -> str:
+    """Make %, _ and \\ in a search term match themselves."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

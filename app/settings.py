@@ -1,0 +1,156 @@
+"""One typed, frozen Settings object, read from the environment by create_app only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Environment = Literal["development", "production", "testing"]
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - marker refused in production
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+
+class SettingsError(RuntimeError):
+    """The environment describes a configuration the app refuses to start with."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the URL forms hosting platforms hand out onto SQLAlchemy's psycopg 3 driver."""
+    url = url.strip()
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg2://",
+        "postgresql+psycopg://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("sqlite:"):
+        return url
+    scheme = url.split(":", 1)[0] or "(empty)"
+    raise SettingsError(
+        f"DATABASE_URL scheme {scheme!r} is not supported: use postgresql://... or sqlite:///path"
+    )
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the app reads from outside. Tests build one directly."""
+
+    env: Environment = "development"
+    secret_key: str = DEV_SECRET_KEY
+    instance_path: Path = DEFAULT_INSTANCE
+    database_url: str = ""
+    redis_url: str | None = None
+    rabbitmq_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "App <no-reply@localhost>"
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    db_pool_timeout: int = 10
+    db_echo: bool = False
+    redis_key_prefix: str = "app"
+    queue_prefix: str = "app"
+    registration_enabled: bool = True
+    password_hash_iterations: int = 600_000
+    token_ttl_seconds: int = 24 * 3600
+    session_ttl_seconds: int = 14 * 24 * 3600
+    login_rate_limit: str = "10 per minute"
+    cache_default_ttl: int = 3600
+    cache_l1_max_entries: int = 1000
+    metrics_enabled: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+    preferred_url_scheme: Literal["http", "https"] = "http"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            db_file = self.instance_path / "app.sqlite3"
+            object.__setattr__(self, "database_url", f"sqlite:///{db_file}")
+        object.__setattr__(self, "database_url", normalize_database_url(self.database_url))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from environment variables (standard platform names)."""
+        e = os.environ if env is None else env
+        app_env = e.get("APP_ENV", "development").strip().lower()
+        if app_env not in ("development", "production", "testing"):
+            raise SettingsError(
+                f"APP_ENV must be development, production or testing, not {app_env!r}"
+            )
+        instance = Path(e.get("INSTANCE_PATH") or DEFAULT_INSTANCE)
+        settings = cls(
+            env=app_env,  # type: ignore[arg-type]
+            secret_key=e.get("SECRET_KEY", "") or DEV_SECRET_KEY,
+            instance_path=instance,
+            database_url=e.get("DATABASE_URL", ""),
+            redis_url=_optional(e, "REDIS_URL"),
+            rabbitmq_url=_optional(e, "RABBITMQ_URL"),
+            smtp_url=_optional(e, "SMTP_URL"),
+            mail_from=e.get("MAIL_FROM") or cls.mail_from,
+            db_pool_size=_int(e, "DB_POOL_SIZE", cls.db_pool_size),
+            db_max_overflow=_int(e, "DB_MAX_OVERFLOW", cls.db_max_overflow),
+            db_pool_timeout=_int(e, "DB_POOL_TIMEOUT", cls.db_pool_timeout),
+            db_echo=_bool(e.get("DB_ECHO"), False),
+            redis_key_prefix=e.get("REDIS_KEY_PREFIX") or cls.redis_key_prefix,
+            queue_prefix=e.get("QUEUE_PREFIX") or cls.queue_prefix,
+            registration_enabled=_bool(e.get("REGISTRATION_ENABLED"), True),
+            password_hash_iterations=_int(e, "PASSWORD_HASH_ITERATIONS", 600_000),
+            token_ttl_seconds=_int(e, "TOKEN_TTL_SECONDS", 24 * 3600),
+            login_rate_limit=e.get("LOGIN_RATE_LIMIT") or cls.login_rate_limit,
+            cache_default_ttl=_int(e, "CACHE_DEFAULT_TTL", 3600),
+            cache_l1_max_entries=_int(e, "CACHE_L1_MAX_ENTRIES", 1000),
+            metrics_enabled=_bool(e.get("METRICS_ENABLED"), True),
+            log_level=(e.get("LOG_LEVEL") or "INFO").upper(),
+            log_json=_bool(e.get("LOG_JSON"), True),
+            preferred_url_scheme="https" if _bool(e.get("HTTPS"), False) else "http",
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse configurations that are unsafe in production."""
+        if self.env != "production":
+            return
+        if not self.secret_key or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+            raise SettingsError(
+                "SECRET_KEY must be set to a random value of at least 32 characters in production "
+                "(APP_ENV=production), e.g. "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+            )
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True in the embedded default (SQLite file under instance/)."""
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (tests use this)."""
+        return replace(self, **changes)

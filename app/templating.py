@@ -1,0 +1,42 @@
+"""Jinja globals and filters shared by every template."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Flask, url_for
+
+
+@lru_cache(maxsize=128)
+def _fingerprint(path: Path, mtime: float) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Add `asset_url`, money and date filters."""
+    static_root = Path(app.static_folder or "static")
+
+    def asset_url(filename: str) -> str:
+        """A static URL with a content hash, so browsers can cache assets for long."""
+        path = static_root / filename
+        version = _fingerprint(path, path.stat().st_mtime) if path.exists() else "0"
+        return url_for("static", filename=filename, v=version)
+
+    def money(value: Decimal | float | None) -> str:
+        return "" if value is None else f"${value:,.2f}"
+
+    def date(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return "" if value is None else value.strftime(fmt)
+
+    vendor = json.loads((static_root / "vendor/htmx/VERSION.json").read_text())
+    app.jinja_env.globals["htmx_vendor"] = vendor
+    app.jinja_env.globals["asset_url"] = asset_url
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["date"] = date
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True

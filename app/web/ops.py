@@ -1,0 +1,37 @@
+"""Operations endpoints: liveness and readiness (metrics are mounted by app.core.metrics)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from app import get_settings
+from app.core.health import check_database, check_rabbitmq, check_redis
+from app.extensions import csrf, db
+
+bp = Blueprint("ops", __name__)
+csrf.exempt(bp)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process is alive and serving requests."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Each backing service's state; 503 when a configured one is down."""
+    settings = get_settings()
+    checks = {
+        "database": check_database(db.engine),
+        "redis": check_redis(settings.redis_url),
+        "rabbitmq": check_rabbitmq(settings.rabbitmq_url),
+    }
+    ready = all(c.state != "down" for c in checks.values())
+    response = jsonify(
+        status="ready" if ready else "unavailable",
+        checks={name: c.as_dict() for name, c in checks.items()},
+    )
+    response.status_code = 200 if ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

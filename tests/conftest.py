@@ -1,0 +1,233 @@
+"""Shared fixtures: settings, apps on SQLite and PostgreSQL, real services, the browser.
+
+PostgreSQL tests run in a database created for this run (schema built by
+`alembic upgrade head`) with one rolled-back transaction per test. Redis keys
+and queue names carry a per-run prefix so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, create_engine, text
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.core import migrations
+from app.core.events import EventBus
+from app.extensions import db
+from app.settings import Settings, normalize_database_url
+
+RUN_ID = uuid.uuid4().hex[:8]
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+FAST_ITERATIONS = 1_000  # hashing cost is tested in tests/utils; elsewhere keep tests quick
+CHROMIUM = "/usr/bin/chromium"
+
+
+def require(name: str) -> str:
+    """The URL of a real service, or skip (fail under REQUIRE_SERVICES=1) when absent."""
+    url = os.environ.get(name, "").strip()
+    if not url:
+        message = f"{name} is not set"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message} but REQUIRE_SERVICES=1")
+        pytest.skip(message)
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_event_bus() -> Iterator[None]:
+    """Every test starts with an empty EventBus; create_app subscribes what it needs."""
+    EventBus.reset_instance()
+    yield
+    EventBus.reset_instance()
+
+
+# --- databases -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; tests copy it instead of migrating again."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    migrations.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A private, migrated SQLite database for one test."""
+    path = tmp_path / "app.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database created for this run, migrated to head, dropped at the end."""
+    base = normalize_database_url(require("DATABASE_URL"))
+    name = f"test_app_{RUN_ID}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(base)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    migrations.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = create_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+# --- apps ----------------------------------------------------------------------
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test app: fast hashing, files under tmp_path, no real services."""
+    base: dict[str, Any] = {
+        "env": "testing",
+        "secret_key": "test-secret-key-" + "x" * 32,
+        "instance_path": tmp_path / "instance",
+        "password_hash_iterations": FAST_ITERATIONS,
+        "log_json": False,
+        "redis_key_prefix": f"test-{RUN_ID}",
+        "queue_prefix": f"test-{RUN_ID}",
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+def _build_app(settings: Settings) -> Flask:
+    app = create_app(settings)
+    app.config.update(WTF_CSRF_ENABLED=False)  # CSRF has its own tests with it switched on
+    return app
+
+
+@pytest.fixture
+def sqlite_app(sqlite_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """An app on its own SQLite file."""
+    app = _build_app(make_settings(tmp_path, database_url=sqlite_url))
+    yield app
+    db.dispose(app)
+
+
+@pytest.fixture
+def pg_app(pg_engine: Engine, pg_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """An app on the run's PostgreSQL database, inside a transaction rolled back afterwards."""
+    app = _build_app(make_settings(tmp_path, database_url=pg_url))
+    connection = pg_engine.connect()
+    outer = connection.begin()
+    db.bind_to(app, connection)
+    yield app
+    outer.rollback()
+    connection.close()
+    db.dispose(app)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_app(request: pytest.FixtureRequest) -> Flask:
+    """The same test on both databases."""
+    fixture = "sqlite_app" if request.param == "sqlite" else "pg_app"
+    app: Flask = request.getfixturevalue(fixture)
+    return app
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest) -> Flask:
+    """PostgreSQL when DATABASE_URL is set (CI), otherwise SQLite."""
+    fixture = "pg_app" if os.environ.get("DATABASE_URL") else "sqlite_app"
+    the_app: Flask = request.getfixturevalue(fixture)
+    return the_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def app_ctx(app: Flask) -> Iterator[Flask]:
+    with app.app_context():
+        yield app
+
+
+# --- a live server for the browser -----------------------------------------------
+
+
+class LiveServer:
+    """The app served by werkzeug in a background thread."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A running app on a private SQLite file (threads cannot share a test transaction)."""
+    settings = make_settings(tmp_path, database_url=sqlite_url)
+    app = create_app(settings)
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+    db.dispose(app)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict[str, Any]:
+    """Drive Debian's Chromium: Playwright cannot download its own browser here."""
+    if not Path(CHROMIUM).exists():
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{CHROMIUM} is missing but REQUIRE_SERVICES=1 (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    return {
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: Playwright's sync API keeps an event loop in the main thread."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -1,0 +1,160 @@
+"""BaseRepository on SQLite and PostgreSQL: CRUD, units of work, sorting, pagination."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Item, User
+from app.repositories.base import (
+    MAX_PER_PAGE,
+    ListQuery,
+    QueryError,
+    UnknownSortError,
+    unit_of_work,
+)
+from app.repositories.items import ItemRepository
+from app.repositories.users import UserRepository
+
+
+def _owner() -> User:
+    return UserRepository(db.session).add(
+        User(email="owner@example.com", name="Owner", role="user")
+    )
+
+
+def _items(owner: User, names_prices: list[tuple[str, str]]) -> list[Item]:
+    repo = ItemRepository(db.session)
+    return repo.add_all(
+        [
+            Item(owner_id=owner.id, name=n, price=Decimal(p), status="active")
+            for n, p in names_prices
+        ]
+    )
+
+
+def test_crud_round_trip(any_app: Flask) -> None:
+    with any_app.app_context():
+        repo = ItemRepository(db.session)
+        with unit_of_work(db.session):
+            owner = _owner()
+            item = repo.add(Item(owner_id=owner.id, name="Lamp", price=Decimal("12.50")))
+        assert item.id is not None
+        fetched = repo.get(item.id)
+        assert fetched is not None and fetched.name == "Lamp" and fetched.price == Decimal("12.50")
+        assert fetched.created_at.tzinfo is not None
+        with unit_of_work(db.session):
+            repo.update(fetched, {"name": "Desk lamp", "status": "archived"})
+        assert repo.get(item.id).name == "Desk lamp"  # type: ignore[union-attr]
+        with unit_of_work(db.session):
+            repo.delete(fetched)
+        assert repo.get(item.id) is None
+
+
+def test_update_refuses_unknown_fields(any_app: Flask) -> None:
+    with any_app.app_context():
+        owner = _owner()
+        with pytest.raises(QueryError, match="password"):
+            UserRepository(db.session).update(owner, {"password": "x"})
+
+
+def test_unit_of_work_rolls_back_everything_on_error(any_app: Flask) -> None:
+    with any_app.app_context():
+        with pytest.raises(RuntimeError), unit_of_work(db.session):
+            owner = _owner()
+            _items(owner, [("A", "1"), ("B", "2")])
+            raise RuntimeError("boom")
+        assert db.session.scalar(select(func.count()).select_from(Item)) == 0
+        assert UserRepository(db.session).by_email("owner@example.com") is None
+
+
+def test_repository_never_commits(any_app: Flask) -> None:
+    with any_app.app_context():
+        _owner()
+        db.session.rollback()  # nothing was committed by the repository
+        assert UserRepository(db.session).count_all() == 0
+
+
+def test_sort_by_allowlisted_column_with_id_tie_breaker(any_app: Flask) -> None:
+    with any_app.app_context():
+        owner = _owner()
+        made = _items(owner, [("b", "5"), ("a", "5"), ("c", "1"), ("d", "5")])
+        repo = ItemRepository(db.session)
+        asc = repo.list(ListQuery(sort="price", direction="asc"))
+        assert [i.name for i in asc.items] == ["c", "b", "a", "d"]  # equal prices keep id order
+        desc = repo.list(ListQuery(sort="price", direction="desc"))
+        assert [i.name for i in desc.items] == ["d", "a", "b", "c"]
+        by_name = repo.list(ListQuery(sort="name"))
+        assert [i.name for i in by_name.items] == ["a", "b", "c", "d"]
+        assert {i.id for i in made} == {i.id for i in by_name.items}
+
+
+@pytest.mark.parametrize(
+    "sort", ["password_hash", "name;DROP TABLE item", "CASE WHEN 1=1 THEN name END", "owner_id"]
+)
+def test_sort_outside_the_allowlist_is_refused(any_app: Flask, sort: str) -> None:
+    with any_app.app_context(), pytest.raises(UnknownSortError):
+        ItemRepository(db.session).list(ListQuery(sort=sort))
+
+
+def test_bad_direction_is_refused(any_app: Flask) -> None:
+    with any_app.app_context(), pytest.raises(QueryError):
+        ItemRepository(db.session).list(ListQuery(sort="name", direction="sideways"))  # type: ignore[arg-type]
+
+
+def test_pagination_edges(any_app: Flask) -> None:
+    with any_app.app_context():
+        owner = _owner()
+        _items(owner, [(f"item {n:02}", str(n)) for n in range(1, 24)])
+        repo = ItemRepository(db.session)
+        first = repo.list(ListQuery(sort="name", page=1, per_page=10))
+        assert (first.total, first.pages, len(first.items)) == (23, 3, 10)
+        assert first.items[0].name == "item 01" and not first.has_prev and first.has_next
+        last = repo.list(ListQuery(sort="name", page=3, per_page=10))
+        assert [i.name for i in last.items] == ["item 21", "item 22", "item 23"]
+        assert (last.first_index, last.last_index) == (21, 23)
+        for page in (0, -5):
+            clamped = repo.list(ListQuery(sort="name", page=page, per_page=10))
+            assert clamped.page == 1 and clamped.items[0].name == "item 01"
+        beyond = repo.list(ListQuery(sort="name", page=99, per_page=10))
+        assert beyond.items == [] and beyond.total == 23 and beyond.first_index == 0
+        huge = repo.list(ListQuery(sort="name", per_page=10**9))
+        assert huge.per_page == MAX_PER_PAGE and len(huge.items) == 23
+        tiny = repo.list(ListQuery(sort="name", per_page=0))
+        assert tiny.per_page == 1 and len(tiny.items) == 1
+
+
+def test_search_and_filters(any_app: Flask) -> None:
+    with any_app.app_context():
+        owner = _owner()
+        _items(
+            owner, [("Red chair", "1"), ("Blue chair", "2"), ("Red table", "3"), ("100% wool", "4")]
+        )
+        repo = ItemRepository(db.session)
+        found = repo.list(ListQuery(sort="name", q="red"))
+        assert [i.name for i in found.items] == ["Red chair", "Red table"]
+        assert [i.name for i in repo.list(ListQuery(q="100%")).items] == ["100% wool"]
+        assert repo.list(ListQuery(q="%")).total == 1  # wildcards match themselves
+        assert repo.list(ListQuery(filters={"status": "draft"})).total == 0
+        with pytest.raises(QueryError):
+            repo.list(ListQuery(filters={"password_hash": "x"}))
+
+
+def test_page_window_marks_gaps() -> None:
+    from app.repositories.base import Page
+
+    page: Page[Item] = Page(items=[], page=10, per_page=10, total=500)
+    assert page.window(2) == [1, None, 8, 9, 10, 11, 12, None, 50]
+    assert Page(items=[], page=1, per_page=10, total=0).window() == [1]
+
+
+def test_emails_are_unique_case_insensitively(any_app: Flask) -> None:
+    with any_app.app_context():
+        repo = UserRepository(db.session)
+        repo.add(User(email="a@example.com", role="user"))
+        assert repo.email_taken("A@Example.com")
+        assert repo.by_email(" A@EXAMPLE.COM ") is not None
