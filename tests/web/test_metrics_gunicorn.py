@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local test server
+    with urllib.request.urlopen(url, timeout=5) as response:
         return response.read().decode()
 
 
