@@ -10,10 +10,15 @@ from app.settings import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from `settings`, or from the environment when none are given."""
     from app import cli, errors, events, templating, web
+    from app.api import register_api
     from app.core import logging as app_logging
     from app.core.metrics import init_metrics
     from app.core.middleware import register_middleware
+    from app.core.redis_conn import init_redis
     from app.extensions import csrf, db
+    from app.mail import init_mail
+    from app.policy import register_policy_enforcement
+    from app.security import init_security
 
     settings = settings or Settings.from_env()
     settings.check()
@@ -35,13 +40,18 @@ def create_app(settings: Settings | None = None) -> Flask:
         pool_timeout=settings.db_pool_timeout,
         echo=settings.db_echo,
     )
+    init_redis(app, settings.redis_url)
     csrf.init_app(app)
+    init_security(app, settings)
+    init_mail(app, settings)
     if settings.metrics_enabled:
         init_metrics(app)
     events.register_event_handlers(app)
     templating.register_template_helpers(app)
     errors.register_error_handlers(app)
+    register_api(app)
     web.register_blueprints(app)
+    register_policy_enforcement(app, public_endpoints=("prometheus_metrics",))
     cli.register_commands(app)
     return app
 
@@ -62,6 +72,7 @@ def configure(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session
         WTF_CSRF_HEADERS=["X-CSRFToken"],
+        REGISTRATION_ENABLED=settings.registration_enabled,
     )
     app.extensions["settings"] = settings
 

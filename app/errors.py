@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from app.htmx import htmx
+from app.htmx import htmx, redirect_303
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class AppError(Exception):
     status = 500
     title = "Something went wrong"
     code = "internal_error"
+    default_message: str | None = None
 
     def __init__(
         self,
@@ -28,8 +30,8 @@ class AppError(Exception):
         fields: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message or self.title)
-        self.message = message or self.title
+        self.message = message or self.default_message or self.title
+        super().__init__(self.message)
         self.fields = dict(fields or {})
         self.headers = dict(headers or {})
 
@@ -43,7 +45,8 @@ class Unauthorized(AppError):
 
 
 class Forbidden(AppError):
-    status, title, code = 403, "You do not have permission to do that", "forbidden"
+    status, title, code = 403, "Access denied", "forbidden"
+    default_message = "You do not have permission to do that."
 
 
 class NotFound(AppError):
@@ -98,6 +101,23 @@ def problem(
     return response
 
 
+def sign_in_redirect() -> Response:
+    """Send a visitor without a session to the sign-in page, remembering where they were.
+
+    htmx requests get HX-Redirect (a fetch would swallow a 303) naming the page
+    the user was looking at, so after signing in they land back on it.
+    """
+    details = htmx()
+    if details.request:
+        current = urlsplit(details.current_url or "")
+        back = (current.path or "/") + (f"?{current.query}" if current.query else "")
+        response = Response("", status=401)
+        response.headers["HX-Redirect"] = url_for("auth.login", next=back)
+        return response
+    back = request.full_path if request.query_string else request.path
+    return redirect_303(url_for("auth.login", next=back))
+
+
 def render_error(
     status: int,
     title: str,
@@ -109,7 +129,11 @@ def render_error(
 ) -> Response:
     """Render one error the way this request expects it."""
     if wants_json():
+        if status == 401:
+            headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
         return problem(status, title, message, code=code, fields=fields, headers=headers)
+    if status == 401:
+        return sign_in_redirect()
     template = "errors/_fragment.html" if htmx().wants_fragment else "errors/error.html"
     html = render_template(template, status=status, title=title, message=message)
     response = Response(html, status=status, mimetype="text/html")

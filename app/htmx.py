@@ -89,3 +89,10 @@ def hx_redirect(location: str) -> Response:
     response = make_response("", 204)
     response.headers["HX-Redirect"] = location
     return response
+
+
+def redirect_303(location: str) -> Response:
+    """A plain See Other redirect (typed as Flask's Response, unlike flask.redirect)."""
+    response = make_response("", 303)
+    response.headers["Location"] = location
+    return response

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 Environment = Literal["development", "production", "testing"]
 
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - marker refused in production
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
@@ -82,6 +82,7 @@ class Settings:
     token_ttl_seconds: int = 24 * 3600
     session_ttl_seconds: int = 14 * 24 * 3600
     login_rate_limit: str = "10 per minute"
+    rate_limits_enabled: bool = True
     cache_default_ttl: int = 3600
     cache_l1_max_entries: int = 1000
     metrics_enabled: bool = True
@@ -125,6 +126,7 @@ class Settings:
             password_hash_iterations=_int(e, "PASSWORD_HASH_ITERATIONS", 600_000),
             token_ttl_seconds=_int(e, "TOKEN_TTL_SECONDS", 24 * 3600),
             login_rate_limit=e.get("LOGIN_RATE_LIMIT") or cls.login_rate_limit,
+            rate_limits_enabled=_bool(e.get("RATE_LIMITS_ENABLED"), True),
             cache_default_ttl=_int(e, "CACHE_DEFAULT_TTL", 3600),
             cache_l1_max_entries=_int(e, "CACHE_L1_MAX_ENTRIES", 1000),
             metrics_enabled=_bool(e.get("METRICS_ENABLED"), True),

@@ -231,3 +231,52 @@ def browser_type_launch_args() -> dict[str, Any]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run browser tests last: Playwright's sync API keeps an event loop in the main thread."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+# --- accounts ------------------------------------------------------------------
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def accounts(app: Flask) -> dict[str, int]:
+    """One account per role (password PASSWORD); returns their ids by role."""
+    from app.repositories.base import unit_of_work
+    from app.services.users import create_user
+
+    ids: dict[str, int] = {}
+    with app.app_context(), unit_of_work(db.session) as session:
+        for role in ("admin", "user", "guest"):
+            user = create_user(
+                session,
+                email=f"{role}@example.com",
+                name=role.title(),
+                role=role,
+                password=PASSWORD,
+                iterations=FAST_ITERATIONS,
+            )
+            ids[role] = user.id
+    return ids
+
+
+def login(client: FlaskClient, email: str, password: str = PASSWORD, **extra: str) -> Any:
+    """Sign in through the real form; returns the response."""
+    return client.post("/login", data={"email": email, "password": password, **extra})
+
+
+@pytest.fixture
+def as_admin(client: FlaskClient, accounts: dict[str, int]) -> FlaskClient:
+    assert login(client, "admin@example.com").status_code == 303
+    return client
+
+
+@pytest.fixture
+def as_user(client: FlaskClient, accounts: dict[str, int]) -> FlaskClient:
+    assert login(client, "user@example.com").status_code == 303
+    return client
+
+
+@pytest.fixture
+def as_guest(client: FlaskClient, accounts: dict[str, int]) -> FlaskClient:
+    assert login(client, "guest@example.com").status_code == 303
+    return client

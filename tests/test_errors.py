@@ -6,18 +6,22 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.errors import Forbidden, ValidationFailed
+from app.policy import policy
 
 
 def _add_failing_routes(app: Flask) -> None:
     @app.get("/__boom")
+    @policy("public")
     def boom() -> str:
         raise RuntimeError("secret internals: password=hunter2")
 
     @app.get("/api/v1/__forbidden")
+    @policy("public")
     def api_forbidden() -> str:
         raise Forbidden()
 
     @app.get("/api/v1/__invalid")
+    @policy("public")
     def api_invalid() -> str:
         raise ValidationFailed(fields={"name": "Required."})
 

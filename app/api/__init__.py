@@ -1,0 +1,20 @@
+"""The JSON API under /api/v1 (bearer tokens, problem JSON, no cookies, no CSRF)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from app.extensions import csrf
+
+
+def register_api(app: Flask) -> None:
+    """Mount /api/v1 and authenticate its requests by bearer token before policies run."""
+    from app.api import auth, handlers
+
+    api = Blueprint("api", __name__, url_prefix="/api/v1")
+    api.register_blueprint(auth.bp)
+    api.register_blueprint(handlers.bp)
+    for child in (auth.bp, handlers.bp):
+        csrf.exempt(child)
+    app.before_request(auth.load_api_user)
+    app.register_blueprint(api)

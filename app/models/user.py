@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import Boolean, CheckConstraint, String
+from sqlalchemy import Boolean, CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, TimestampMixin, UTCDateTime
@@ -30,6 +30,17 @@ class User(TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped by "log out everywhere" and password changes: every session, remember
+    # cookie and API token carries the epoch it was issued under.
+    auth_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+    # The interface Flask-Login expects, without importing it into the model layer.
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        """Session identity: id plus auth epoch, so bumping the epoch ends every session."""
+        return f"{self.id}:{self.auth_epoch}"
 
     @property
     def is_admin(self) -> bool:

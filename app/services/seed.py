@@ -21,7 +21,7 @@ from app.repositories.items import ItemRepository
 from app.repositories.users import UserRepository
 from app.services.users import create_user
 
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo credential, local data only
+DEMO_PASSWORD = "demo-password"
 DEMO_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
     ("admin@example.com", "Ada Admin", "admin"),
     ("user@example.com", "Uma User", "user"),

@@ -7,7 +7,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Mount every page blueprint."""
-    from app.web import home, ops
+    from app.web import admin, auth, home, ops, profile
 
-    app.register_blueprint(ops.bp)
-    app.register_blueprint(home.bp)
+    for module in (ops, auth, home, profile, admin):
+        app.register_blueprint(module.bp)

@@ -7,18 +7,21 @@ from flask import Blueprint, Response, jsonify
 from app import get_settings
 from app.core.health import check_database, check_rabbitmq, check_redis
 from app.extensions import csrf, db
+from app.policy import policy
 
 bp = Blueprint("ops", __name__)
 csrf.exempt(bp)
 
 
 @bp.get("/healthz")
+@policy("public")
 def healthz() -> Response:
     """The process is alive and serving requests."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
+@policy("public")
 def readyz() -> Response:
     """Each backing service's state; 503 when a configured one is down."""
     settings = get_settings()

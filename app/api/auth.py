@@ -1,0 +1,196 @@
+"""AuthService and AuthToken: JWT bearer tokens for the React client, and the auth endpoints.
+
+Tokens are HS256 JWTs (the algorithm is pinned on decode, so `alg: none` and
+algorithm swaps fail) carrying `sub`, `jti`, `iat`, `exp` and the user's auth
+epoch. A token is valid only while its `jti` is in the active-token store, its
+user is active, and it was issued after the user's last password change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask_login import current_user
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app import get_settings
+from app.api.errors import validation_problem
+from app.api.schemas import LoginRequest, TokenOut, UserOut
+from app.core.metrics import LOGINS
+from app.core.token_store import TokenStore
+from app.errors import RateLimited, Unauthorized
+from app.extensions import db
+from app.models.user import User
+from app.policy import policy
+from app.repositories.base import unit_of_work
+from app.repositories.users import UserRepository
+from app.security import client_ip, limiter, login_key, login_throttle, throttle_key, token_store
+from app.services import accounts
+
+ALGORITHM = "HS256"
+
+bp = Blueprint("api_auth", __name__, url_prefix="/auth")
+
+
+@dataclass(frozen=True)
+class AuthToken:
+    """An issued token and what it says."""
+
+    value: str
+    jti: str
+    user_id: int
+    issued_at: datetime
+    expires_at: datetime
+
+
+class AuthService:
+    """Issue, verify and revoke API tokens."""
+
+    def __init__(
+        self, *, secret_key: str, store: TokenStore, ttl_seconds: int, session: Session
+    ) -> None:
+        self._secret = secret_key
+        self._store = store
+        self._ttl = ttl_seconds
+        self._session = session
+
+    def issue(self, user: User) -> AuthToken:
+        """A new signed token, registered as active until it expires."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        expires = now + timedelta(seconds=self._ttl)
+        jti = uuid.uuid4().hex
+        claims = {
+            "sub": str(user.id),
+            "jti": jti,
+            "iat": now,
+            "exp": expires,
+            "ep": user.auth_epoch,
+        }
+        value = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        self._store.add(jti, user.id, self._ttl)
+        return AuthToken(value, jti, user.id, now, expires)
+
+    def decode(self, value: str) -> dict[str, Any]:
+        """Verify signature, algorithm and required claims; raise Unauthorized otherwise."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                value,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired. Sign in again.") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The token is not valid.") from exc
+        return claims
+
+    def verify_token(self, value: str) -> User:
+        """The user a valid, unrevoked token belongs to."""
+        claims = self.decode(value)
+        if not self._store.is_active(str(claims["jti"])):
+            raise Unauthorized("The token has been revoked. Sign in again.")
+        sub = str(claims["sub"])
+        user = UserRepository(self._session).get(int(sub)) if sub.isdigit() else None
+        if user is None or not user.is_active:
+            raise Unauthorized("The token's account is not active.")
+        if claims.get("ep", 0) != user.auth_epoch:
+            raise Unauthorized("The token was ended by a sign-out everywhere or password change.")
+        changed = user.password_changed_at
+        if changed is not None and int(claims["iat"]) < int(changed.timestamp()):
+            raise Unauthorized("The password changed after this token was issued. Sign in again.")
+        return user
+
+    def revoke(self, value: str) -> None:
+        """Remove a (valid) token from the active store."""
+        claims = self.decode(value)
+        self._store.revoke(str(claims["jti"]))
+
+
+def auth_service() -> AuthService:
+    """The AuthService for the current app and request."""
+    settings = get_settings()
+    return AuthService(
+        secret_key=settings.secret_key,
+        store=token_store(),
+        ttl_seconds=settings.token_ttl_seconds,
+        session=db.session,
+    )
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer ...` header, if present."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def load_api_user() -> None:
+    """For /api requests: authenticate by bearer token only (never the session cookie)."""
+    if not request.path.startswith("/api/"):
+        return
+    manager = current_app.login_manager  # type: ignore[attr-defined]
+    token = bearer_token()
+    if token is None:
+        manager._update_request_context_with_user(None)
+        return
+    manager._update_request_context_with_user(auth_service().verify_token(token))
+
+
+@bp.post("/login")
+@policy("public")
+@limiter.limit(lambda: get_settings().login_rate_limit)
+@limiter.limit("50 per hour", key_func=login_key)
+def login() -> Response:
+    """Exchange email and password for a bearer token."""
+    try:
+        body = LoginRequest.model_validate(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        return validation_problem(exc)
+    key = throttle_key(body.email)
+    wait = login_throttle().retry_after(key)
+    if wait:
+        raise RateLimited(
+            f"Too many failed attempts. Try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    settings = get_settings()
+    with unit_of_work(db.session) as session:
+        result = accounts.authenticate(
+            session,
+            body.email,
+            body.password,
+            iterations=settings.password_hash_iterations,
+            ip=client_ip(),
+        )
+    if result.user is None:
+        login_throttle().record_failure(key)
+        LOGINS.labels(outcome="failure").inc()
+        raise Unauthorized("The email or password is incorrect, or the account is inactive.")
+    login_throttle().reset(key)
+    LOGINS.labels(outcome="success").inc()
+    token = auth_service().issue(result.user)
+    out = TokenOut(
+        access_token=token.value,
+        expires_at=token.expires_at,
+        user=UserOut.model_validate(result.user),
+    )
+    return jsonify(out.model_dump(mode="json"))
+
+
+@bp.post("/logout")
+@policy("session")
+def logout() -> Response:
+    """Revoke the token used for this request."""
+    token = bearer_token()
+    if token:
+        auth_service().revoke(token)
+    with unit_of_work(db.session):
+        accounts.record_logout(current_user._get_current_object(), ip=client_ip())
+    return Response(status=204)

@@ -1,0 +1,94 @@
+"""Active-token store: which API tokens (by `jti`) are still valid.
+
+Redis when configured (entries expire with their token and every process
+sees the same set), a dict in embedded mode. Revoking removes the entry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+
+
+class TokenStore(Protocol):
+    """Where issued token ids live until they expire or are revoked."""
+
+    def add(self, jti: str, user_id: int, ttl_seconds: int) -> None: ...
+    def is_active(self, jti: str) -> bool: ...
+    def revoke(self, jti: str) -> None: ...
+    def revoke_user(self, user_id: int) -> int: ...
+
+
+class MemoryTokenStore:
+    """In-process store for the embedded default and unit tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tokens: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def add(self, jti: str, user_id: int, ttl_seconds: int) -> None:
+        with self._lock:
+            self._tokens[jti] = (user_id, self._clock() + ttl_seconds)
+
+    def is_active(self, jti: str) -> bool:
+        with self._lock:
+            entry = self._tokens.get(jti)
+            if entry is None:
+                return False
+            if entry[1] <= self._clock():
+                del self._tokens[jti]
+                return False
+            return True
+
+    def revoke(self, jti: str) -> None:
+        with self._lock:
+            self._tokens.pop(jti, None)
+
+    def revoke_user(self, user_id: int) -> int:
+        with self._lock:
+            doomed = [jti for jti, (uid, _) in self._tokens.items() if uid == user_id]
+            for jti in doomed:
+                del self._tokens[jti]
+            return len(doomed)
+
+
+class RedisTokenStore:
+    """Shared store: `<prefix>:token:<jti>` with the token's TTL, plus a per-user index."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    def _key(self, jti: str) -> str:
+        return f"{self._prefix}:token:{jti}"
+
+    def _user_key(self, user_id: int) -> str:
+        return f"{self._prefix}:user-tokens:{user_id}"
+
+    def add(self, jti: str, user_id: int, ttl_seconds: int) -> None:
+        pipe = self._redis.pipeline()
+        pipe.set(self._key(jti), user_id, ex=ttl_seconds)
+        pipe.sadd(self._user_key(user_id), jti)
+        pipe.expire(self._user_key(user_id), ttl_seconds)
+        pipe.execute()
+
+    def is_active(self, jti: str) -> bool:
+        return bool(self._redis.exists(self._key(jti)))
+
+    def revoke(self, jti: str) -> None:
+        self._redis.delete(self._key(jti))
+
+    def revoke_user(self, user_id: int) -> int:
+        jtis = [
+            j.decode() if isinstance(j, bytes) else str(j)
+            for j in self._redis.smembers(self._user_key(user_id))
+        ]
+        if jtis:
+            self._redis.delete(*(self._key(j) for j in jtis))
+        self._redis.delete(self._user_key(user_id))
+        return len(jtis)

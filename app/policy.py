@@ -1,0 +1,88 @@
+"""One declared access policy per route, enforced centrally (default deny).
+
+Every view is decorated with `@policy(...)`; a before-request hook reads the
+declaration and refuses what it does not allow. A view without a declaration
+is refused too, and a test walks the URL map so that never ships.
+
+- public:  anyone, signed in or not (sign-in pages, health checks)
+- session: any signed-in user, guests included, any method (sign out)
+- read:    any signed-in user, safe methods only (pages guests may see)
+- write:   admins and users; guests get 403 (every state change)
+- admin:   admins only
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Literal, TypeVar, get_args
+
+from flask import Flask, current_app, request
+from flask_login import current_user
+
+from app.errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
+
+Policy = Literal["public", "session", "read", "write", "admin"]
+POLICIES: tuple[Policy, ...] = get_args(Policy)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ATTR = "__access_policy__"
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def policy(name: Policy) -> Callable[[F], F]:
+    """Declare who may call this view."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}")
+
+    def mark(view: F) -> F:
+        setattr(view, _ATTR, name)
+        return view
+
+    return mark
+
+
+def declared_policy(view: Callable[..., object] | None) -> Policy | None:
+    """The policy a view declared, or None."""
+    return getattr(view, _ATTR, None) if view is not None else None
+
+
+def check_access(name: Policy | None, method: str) -> None:
+    """Raise Unauthorized/Forbidden unless the current user may proceed."""
+    if name is None:
+        raise Forbidden("This address has no access policy.")
+    if name == "public":
+        return
+    if not current_user.is_authenticated:
+        raise Unauthorized()
+    if name == "session":
+        return
+    if name == "read":
+        if method not in SAFE_METHODS:
+            raise Forbidden()
+        return
+    if name == "write" and current_user.can_write:
+        return
+    if name == "admin" and current_user.is_admin:
+        return
+    raise Forbidden()
+
+
+def register_policy_enforcement(app: Flask, *, public_endpoints: tuple[str, ...] = ()) -> None:
+    """Check every request against its view's policy before the view runs."""
+    for endpoint in ("static", *public_endpoints):
+        view = app.view_functions.get(endpoint)
+        if view is not None:
+            setattr(view, _ATTR, "public")
+
+    @app.before_request
+    def _enforce() -> None:
+        if request.endpoint is None:  # 404 / 405: nothing to protect
+            return
+        view = current_app.view_functions.get(request.endpoint)
+        name = declared_policy(view)
+        if name is None:
+            log.error("endpoint %s has no access policy; refused", request.endpoint)
+        check_access(name, request.method)

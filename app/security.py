@@ -1,0 +1,143 @@
+"""Who is asking: Flask-Login sessions for pages, bearer tokens for the API.
+
+Also the abuse controls (rate limits, sign-in lockout) and the helpers views use
+to end sessions. The JSON API never looks at the session cookie, so it needs no
+CSRF token; pages never accept bearer tokens.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request, session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
+
+from app.core.redis_conn import get_redis
+from app.core.sessions import RedisSessionInterface, rotate_session
+from app.core.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
+from app.core.token_store import MemoryTokenStore, RedisTokenStore, TokenStore
+from app.extensions import db
+from app.models.user import User
+from app.repositories.users import UserRepository
+from app.services.users import Actor
+from app.settings import Settings
+
+login_manager = LoginManager()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+class Anonymous(AnonymousUserMixin):
+    """The visitor who has not signed in: may do nothing but public things."""
+
+    id = None
+    role = "anonymous"
+    is_admin = False
+    can_write = False
+
+
+@login_manager.user_loader
+def load_user(identity: str) -> User | None:
+    """Load the session's user; a stale epoch or a deactivated account ends the session."""
+    user_id, _, epoch = identity.partition(":")
+    if not user_id.isdigit() or not epoch.isdigit():
+        return None
+    user = UserRepository(db.session).get(int(user_id))
+    if user is None or not user.is_active or user.auth_epoch != int(epoch):
+        return None
+    return user
+
+
+def init_security(app: Flask, settings: Settings) -> None:
+    """Wire Flask-Login, sessions, the token store, limits and the lockout throttle."""
+    login_manager.init_app(app)
+    login_manager.anonymous_user = Anonymous
+    login_manager.session_protection = "basic"
+    redis_client = get_redis(app)
+    prefix = settings.redis_key_prefix
+    store: TokenStore
+    throttle: FailureThrottle
+    if redis_client is not None:
+        app.session_interface = RedisSessionInterface(
+            redis_client, prefix, settings.session_ttl_seconds
+        )
+        store = RedisTokenStore(redis_client, prefix)
+        throttle = RedisFailureThrottle(redis_client, f"{prefix}:login")
+    else:
+        store, throttle = MemoryTokenStore(), MemoryFailureThrottle()
+    app.extensions["token_store"] = store
+    app.extensions["login_throttle"] = throttle
+    app.config.update(
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_KEY_PREFIX=f"{prefix}:limits",
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_ENABLED=settings.rate_limits_enabled,
+        REMEMBER_COOKIE_DURATION=settings.session_ttl_seconds,
+    )
+    limiter.init_app(app)
+
+
+def token_store() -> TokenStore:
+    store: TokenStore = current_app.extensions["token_store"]
+    return store
+
+
+def login_throttle() -> FailureThrottle:
+    throttle: FailureThrottle = current_app.extensions["login_throttle"]
+    return throttle
+
+
+def client_ip() -> str | None:
+    """The client address (ProxyFix in production puts the real one here)."""
+    return request.remote_addr
+
+
+def current_actor() -> Actor:
+    """The signed-in user and IP, for the audit log."""
+    return Actor(user_id=current_user.id if current_user.is_authenticated else None, ip=client_ip())
+
+
+def sign_in(user: User, *, remember: bool) -> None:
+    """Start a brand-new session for this user (no fixation)."""
+    rotate_session(session)
+    login_user(user, remember=remember)
+
+
+def sign_out() -> None:
+    """End this browser's session, server-side too."""
+    logout_user()
+    rotate_session(session)
+
+
+def end_server_sessions(user_id: int) -> None:
+    """Delete the user's stored sessions and API tokens (Redis mode); epochs cover the rest."""
+    interface = current_app.session_interface
+    if isinstance(interface, RedisSessionInterface):
+        interface.end_user_sessions(user_id)
+    token_store().revoke_user(user_id)
+
+
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """Only same-site paths: no scheme, no host, no protocol-relative or backslash tricks."""
+    if not target:
+        return fallback
+    target = target.strip()
+    if any(c in target for c in ("\\", "\r", "\n", "\t", "\x00")) or not target.startswith("/"):
+        return fallback
+    if target.startswith(("//", "/\\")):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
+
+
+def login_key() -> str:
+    """Rate-limit key for the account being tried (not the IP)."""
+    email = request.form.get("email") or (request.get_json(silent=True) or {}).get("email") or ""
+    return f"account:{str(email).strip().lower()[:254]}"
+
+
+def throttle_key(email: str) -> str:
+    return f"{email.strip().lower()[:254]}|{client_ip()}"

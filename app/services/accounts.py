@@ -1,0 +1,303 @@
+"""Account use cases: sign-in, profile, passwords, resets, and admin changes to users.
+
+Everything here is shared by the HTMX pages and the JSON API; the edges only
+translate requests and responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from app.core.events import Event, EventBus, EventType
+from app.errors import BadRequest, Conflict, Forbidden, ValidationFailed
+from app.models.base import utcnow
+from app.models.user import ROLES, User
+from app.repositories.users import UserRepository
+from app.services.users import Actor, normalize_email, password_problem
+from app.utils.crypto import burn_verification_time, hash_password, needs_rehash, verify_password
+
+RESET_TOKEN_MAX_AGE = 60 * 60  # seconds a reset link stays valid
+_RESET_SALT = "password-reset"
+
+
+def _publish(kind: EventType, user: User | None, actor: Actor, **payload: Any) -> None:
+    EventBus.get_instance().publish_sync(
+        Event(
+            type=kind,
+            actor_id=actor.user_id,
+            ip=actor.ip,
+            subject_type="user",
+            subject_id=str(user.id) if user else None,
+            payload=payload,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """The user on success; otherwise None and the reason (kept out of the UI)."""
+
+    user: User | None
+    reason: str | None = None
+
+
+def authenticate(
+    session: Session, email: str, password: str, *, iterations: int, ip: str | None = None
+) -> LoginResult:
+    """Check credentials; upgrade old hashes; publish USER_LOGIN or USER_LOGIN_FAILED.
+
+    Unknown emails spend the same hashing time as wrong passwords so response
+    times do not reveal which accounts exist.
+    """
+    user = UserRepository(session).by_email(email) if email.strip() else None
+    if user is None or not user.password_hash:
+        burn_verification_time(password, iterations)
+        _publish(
+            EventType.USER_LOGIN_FAILED,
+            user,
+            Actor(ip=ip),
+            actor_email=email.strip().lower()[:254],
+            reason="unknown" if user is None else "no_password",
+        )
+        return LoginResult(None, "unknown")
+    if not verify_password(password, user.password_hash):
+        _publish(
+            EventType.USER_LOGIN_FAILED, user, Actor(user_id=user.id, ip=ip), reason="password"
+        )
+        return LoginResult(None, "password")
+    if not user.is_active:
+        _publish(
+            EventType.USER_LOGIN_FAILED, user, Actor(user_id=user.id, ip=ip), reason="inactive"
+        )
+        return LoginResult(None, "inactive")
+    if needs_rehash(user.password_hash, iterations):
+        user.password_hash = hash_password(password, iterations=iterations)
+    user.last_login_at = utcnow()
+    session.flush()
+    _publish(EventType.USER_LOGIN, user, Actor(user_id=user.id, ip=ip))
+    return LoginResult(user)
+
+
+def record_logout(user: User, *, ip: str | None, everywhere: bool = False) -> None:
+    """Publish USER_LOGOUT for the audit log."""
+    _publish(EventType.USER_LOGOUT, user, Actor(user_id=user.id, ip=ip), everywhere=everywhere)
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """Invalidate every session, remember-me cookie and API token of the user."""
+    user.auth_epoch = (user.auth_epoch or 0) + 1
+    session.flush()
+
+
+def update_profile(session: Session, user: User, data: dict[str, Any], *, actor: Actor) -> User:
+    """Change name and email after validation; other keys are ignored here."""
+    errors: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    if "name" in data:
+        name = str(data["name"] or "").strip()
+        if len(name) > 120:
+            errors["name"] = "Use at most 120 characters."
+        elif not name:
+            errors["name"] = "Enter your name."
+        elif name != user.name:
+            changes["name"] = name
+    if "email" in data:
+        try:
+            email = normalize_email(str(data["email"] or ""))
+        except ValueError as exc:
+            errors["email"] = str(exc)
+        else:
+            if email != user.email:
+                if UserRepository(session).email_taken(email, except_id=user.id):
+                    errors["email"] = "Another account already uses this email."
+                else:
+                    changes["email"] = email
+    if errors:
+        raise ValidationFailed(fields=errors)
+    if changes:
+        UserRepository(session).update(user, changes)
+        _publish(EventType.USER_UPDATED, user, actor, fields=sorted(changes))
+    return user
+
+
+def set_password(session: Session, user: User, new_password: str, *, iterations: int) -> None:
+    """Store a new hash and end every existing session and token."""
+    user.password_hash = hash_password(new_password, iterations=iterations)
+    user.password_changed_at = utcnow()
+    end_all_sessions(session, user)
+
+
+def change_password(
+    session: Session,
+    user: User,
+    *,
+    current: str,
+    new: str,
+    confirm: str,
+    iterations: int,
+    actor: Actor,
+) -> None:
+    """Change the password; the current one is required."""
+    errors: dict[str, str] = {}
+    if not verify_password(current, user.password_hash):
+        errors["current_password"] = "That is not your current password."
+    if problem := password_problem(new):
+        errors["new_password"] = problem
+    elif new != confirm:
+        errors["confirm_password"] = "The two new passwords differ."
+    if errors:
+        raise ValidationFailed(fields=errors)
+    set_password(session, user, new, iterations=iterations)
+    _publish(EventType.USER_UPDATED, user, actor, fields=["password"])
+
+
+def register(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    confirm: str,
+    iterations: int,
+    ip: str | None,
+) -> User:
+    """Self-service sign-up as a `user`."""
+    from app.services.users import create_user
+
+    if password != confirm:
+        raise ValidationFailed(fields={"confirm_password": "The two passwords differ."})
+    if not name.strip():
+        raise ValidationFailed(fields={"name": "Enter your name."})
+    try:
+        return create_user(
+            session,
+            email=email,
+            name=name,
+            role="user",
+            password=password,
+            iterations=iterations,
+            actor=Actor(ip=ip),
+        )
+    except Conflict as exc:
+        raise ValidationFailed(
+            fields={"email": "An account already uses this email. Sign in or reset your password."}
+        ) from exc
+
+
+# --- password reset ---------------------------------------------------------------
+
+
+def _fingerprint(user: User) -> str:
+    """Changes whenever the password does, which makes reset links single-use."""
+    return hashlib.sha256((user.password_hash or "unset").encode()).hexdigest()[:16]
+
+
+def make_reset_token(user: User, secret_key: str) -> str:
+    """A signed, expiring token naming the user and the password it may replace."""
+    serializer = URLSafeTimedSerializer(secret_key, salt=_RESET_SALT)
+    return serializer.dumps({"uid": user.id, "fp": _fingerprint(user)})
+
+
+def user_for_reset_token(session: Session, token: str, secret_key: str) -> User:
+    """The user a valid, unused, unexpired token belongs to; raises BadRequest otherwise."""
+    serializer = URLSafeTimedSerializer(secret_key, salt=_RESET_SALT)
+    try:
+        data = serializer.loads(token, max_age=RESET_TOKEN_MAX_AGE)
+    except SignatureExpired as exc:
+        raise BadRequest("This reset link has expired. Ask for a new one.") from exc
+    except BadSignature as exc:
+        raise BadRequest("This reset link is not valid. Ask for a new one.") from exc
+    user = UserRepository(session).get(int(data.get("uid", 0)))
+    if user is None or not user.is_active or data.get("fp") != _fingerprint(user):
+        raise BadRequest(
+            "This reset link was already used or is no longer valid. Ask for a new one."
+        )
+    return user
+
+
+def reset_password(
+    session: Session,
+    token: str,
+    *,
+    new: str,
+    confirm: str,
+    secret_key: str,
+    iterations: int,
+    ip: str | None,
+) -> User:
+    """Set a new password from a reset link; the link cannot be used again."""
+    user = user_for_reset_token(session, token, secret_key)
+    if problem := password_problem(new):
+        raise ValidationFailed(fields={"new_password": problem})
+    if new != confirm:
+        raise ValidationFailed(fields={"confirm_password": "The two passwords differ."})
+    set_password(session, user, new, iterations=iterations)
+    _publish(
+        EventType.USER_UPDATED,
+        user,
+        Actor(user_id=user.id, ip=ip),
+        fields=["password"],
+        via="reset",
+    )
+    return user
+
+
+# --- administration ----------------------------------------------------------------
+
+
+def admin_update_user(
+    session: Session,
+    admin: User,
+    target: User,
+    *,
+    role: str | None = None,
+    is_active: bool | None = None,
+    actor: Actor,
+) -> User:
+    """Change another user's role or active flag; admins cannot demote or lock themselves."""
+    changes: dict[str, Any] = {}
+    if role is not None:
+        if role not in ROLES:
+            raise ValidationFailed(fields={"role": f"Role must be one of {', '.join(ROLES)}."})
+        if role != target.role:
+            changes["role"] = role
+    if is_active is not None and is_active != target.is_active:
+        changes["is_active"] = is_active
+    if target.id == admin.id and changes:
+        raise Forbidden("You cannot change your own role or deactivate yourself.")
+    if changes:
+        UserRepository(session).update(target, changes)
+        if changes.get("is_active") is False:
+            end_all_sessions(session, target)
+        _publish(
+            EventType.USER_UPDATED,
+            target,
+            actor,
+            fields=sorted(changes),
+            **changes,
+        )
+    return target
+
+
+def admin_delete_user(session: Session, admin: User, target: User, *, actor: Actor) -> None:
+    """Delete another account (its items go with it)."""
+    if target.id == admin.id:
+        raise Forbidden("You cannot delete your own account.")
+    email = target.email
+    target_id = target.id
+    UserRepository(session).delete(target)
+    EventBus.get_instance().publish_sync(
+        Event(
+            type=EventType.USER_DELETED,
+            actor_id=actor.user_id,
+            ip=actor.ip,
+            subject_type="user",
+            subject_id=str(target_id),
+            payload={"email": email},
+        )
+    )

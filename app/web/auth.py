@@ -1,0 +1,259 @@
+"""Sign in, sign out, register, forgot and reset password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, request, url_for
+from flask_login import current_user
+
+from app import get_settings
+from app.core.metrics import LOGINS
+from app.errors import AppError, RateLimited, ValidationFailed
+from app.extensions import db
+from app.htmx import render
+from app.mail import send_email
+from app.policy import policy
+from app.repositories.base import unit_of_work
+from app.repositories.users import UserRepository
+from app.security import (
+    client_ip,
+    end_server_sessions,
+    limiter,
+    login_key,
+    login_throttle,
+    safe_next,
+    sign_in,
+    sign_out,
+    throttle_key,
+)
+from app.services import accounts
+from app.services.accounts import RESET_TOKEN_MAX_AGE
+from app.web.responses import see_other
+
+bp = Blueprint("auth", __name__)
+
+LOGIN_FRAGMENTS = {"login-form": "login_form"}
+GENERIC_LOGIN_ERROR = "The email or password is incorrect, or the account is inactive."
+
+
+def _login_limit() -> str:
+    return get_settings().login_rate_limit
+
+
+@bp.get("/login")
+@policy("public")
+def login() -> Response:
+    """The sign-in form (signed-in visitors go straight on)."""
+    target = safe_next(request.args.get("next"), url_for("home.index"))
+    if current_user.is_authenticated:
+        return see_other(target)
+    return render("auth/login.html", fragments=LOGIN_FRAGMENTS, next=target, values={}, errors={})
+
+
+@bp.post("/login")
+@policy("public")
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit("50 per hour", key_func=login_key, methods=["POST"])
+def login_submit() -> Response:
+    """Check credentials with a progressive lockout per (account, IP)."""
+    form = request.form
+    email, password = form.get("email", "").strip(), form.get("password", "")
+    target = safe_next(form.get("next"), url_for("home.index"))
+    key = throttle_key(email)
+    wait = login_throttle().retry_after(key)
+    if wait:
+        LOGINS.labels(outcome="locked").inc()
+        raise RateLimited(
+            f"Too many failed attempts. Try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    settings = get_settings()
+    with unit_of_work(db.session) as session:
+        result = accounts.authenticate(
+            session, email, password, iterations=settings.password_hash_iterations, ip=client_ip()
+        )
+    if result.user is None:
+        login_throttle().record_failure(key)
+        LOGINS.labels(outcome="failure").inc()
+        return render(
+            "auth/login.html",
+            fragments=LOGIN_FRAGMENTS,
+            status=422,
+            next=target,
+            values={"email": email},
+            errors={"form": GENERIC_LOGIN_ERROR},
+        )
+    login_throttle().reset(key)
+    LOGINS.labels(outcome="success").inc()
+    sign_in(result.user, remember=form.get("remember") == "on")
+    flash(f"Welcome back, {result.user.name or result.user.email}.", "success")
+    return see_other(target)
+
+
+@bp.post("/logout")
+@policy("session")
+def logout() -> Response:
+    """Sign out (POST only, so a link or image cannot sign anyone out)."""
+    if current_user.is_authenticated:
+        user = current_user._get_current_object()
+        with unit_of_work(db.session):
+            accounts.record_logout(user, ip=client_ip())
+    sign_out()
+    flash("You have signed out.", "info")
+    return see_other(url_for("auth.login"))
+
+
+@bp.get("/register")
+@policy("public")
+def register() -> Response:
+    """The sign-up form, when registration is open."""
+    if not get_settings().registration_enabled:
+        abort(404)
+    return render(
+        "auth/register.html", fragments={"register-form": "register_form"}, values={}, errors={}
+    )
+
+
+@bp.post("/register")
+@policy("public")
+@limiter.limit("5 per minute; 30 per hour", methods=["POST"])
+def register_submit() -> Response:
+    """Create a `user` account and sign it in."""
+    settings = get_settings()
+    if not settings.registration_enabled:
+        abort(404)
+    form = request.form
+    try:
+        with unit_of_work(db.session) as session:
+            user = accounts.register(
+                session,
+                email=form.get("email", ""),
+                name=form.get("name", ""),
+                password=form.get("password", ""),
+                confirm=form.get("confirm_password", ""),
+                iterations=settings.password_hash_iterations,
+                ip=client_ip(),
+            )
+    except ValidationFailed as exc:
+        return render(
+            "auth/register.html",
+            fragments={"register-form": "register_form"},
+            status=422,
+            values={"email": form.get("email", ""), "name": form.get("name", "")},
+            errors=exc.fields,
+        )
+    sign_in(user, remember=False)
+    flash("Your account is ready. Welcome!", "success")
+    return see_other(url_for("home.index"))
+
+
+@bp.get("/forgot")
+@policy("public")
+def forgot() -> Response:
+    """Ask for a reset link."""
+    return render(
+        "auth/forgot.html",
+        fragments={"forgot-form": "forgot_form"},
+        sent=False,
+        values={},
+        errors={},
+    )
+
+
+@bp.post("/forgot")
+@policy("public")
+@limiter.limit("5 per minute; 20 per hour", methods=["POST"])
+@limiter.limit("5 per hour", key_func=login_key, methods=["POST"])
+def forgot_submit() -> Response:
+    """Email a reset link if the account exists; the answer is the same either way."""
+    email = request.form.get("email", "").strip()
+    if not email:
+        return render(
+            "auth/forgot.html",
+            fragments={"forgot-form": "forgot_form"},
+            status=422,
+            sent=False,
+            values={},
+            errors={"email": "Enter the email you signed up with."},
+        )
+    user = UserRepository(db.session).by_email(email)
+    if user is not None and user.is_active:
+        token = accounts.make_reset_token(user, get_settings().secret_key)
+        send_email(
+            user.email,
+            "reset_password",
+            user=user,
+            minutes=RESET_TOKEN_MAX_AGE // 60,
+            link=url_for("auth.reset", token=token, _external=True),
+        )
+    return render(
+        "auth/forgot.html",
+        fragments={"forgot-form": "forgot_form"},
+        sent=True,
+        values={"email": email},
+        errors={},
+    )
+
+
+@bp.get("/reset/<token>")
+@policy("public")
+def reset(token: str) -> Response:
+    """Choose a new password from an emailed link."""
+    try:
+        accounts.user_for_reset_token(db.session, token, get_settings().secret_key)
+    except AppError as exc:
+        return render(
+            "auth/reset.html",
+            fragments={"reset-form": "reset_form"},
+            status=400,
+            token=token,
+            invalid=exc.message,
+            errors={},
+        )
+    return render(
+        "auth/reset.html",
+        fragments={"reset-form": "reset_form"},
+        token=token,
+        invalid=None,
+        errors={},
+    )
+
+
+@bp.post("/reset/<token>")
+@policy("public")
+@limiter.limit("10 per minute", methods=["POST"])
+def reset_submit(token: str) -> Response:
+    """Set the new password; the link then stops working and other sessions end."""
+    settings = get_settings()
+    form = request.form
+    try:
+        with unit_of_work(db.session) as session:
+            user = accounts.reset_password(
+                session,
+                token,
+                new=form.get("new_password", ""),
+                confirm=form.get("confirm_password", ""),
+                secret_key=settings.secret_key,
+                iterations=settings.password_hash_iterations,
+                ip=client_ip(),
+            )
+    except ValidationFailed as exc:
+        return render(
+            "auth/reset.html",
+            fragments={"reset-form": "reset_form"},
+            status=422,
+            token=token,
+            invalid=None,
+            errors=exc.fields,
+        )
+    except AppError as exc:
+        return render(
+            "auth/reset.html",
+            fragments={"reset-form": "reset_form"},
+            status=400,
+            token=token,
+            invalid=exc.message,
+            errors={},
+        )
+    end_server_sessions(user.id)
+    flash("Your password has been changed. Sign in with the new one.", "success")
+    return see_other(url_for("auth.login"))

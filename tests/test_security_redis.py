@@ -1,0 +1,87 @@
+"""With Redis: tokens, sessions and lockouts are shared by every app instance."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+
+from app import create_app
+from app.extensions import db
+from app.repositories.base import unit_of_work
+from app.services.users import create_user
+from tests.conftest import FAST_ITERATIONS, PASSWORD, login, make_settings, require
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
+    """Two instances on one database and one Redis, like two gunicorn hosts."""
+    url = require("REDIS_URL")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    apps = []
+    for name in ("a", "b"):
+        app = create_app(
+            make_settings(
+                tmp_path / name, database_url=sqlite_url, redis_url=url, redis_key_prefix=prefix
+            )
+        )
+        app.config["WTF_CSRF_ENABLED"] = False
+        apps.append(app)
+    with apps[0].app_context(), unit_of_work(db.session) as session:
+        create_user(
+            session,
+            email="user@example.com",
+            name="U",
+            password=PASSWORD,
+            iterations=FAST_ITERATIONS,
+        )
+    yield apps[0], apps[1]
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_token_revoked_on_one_instance_is_refused_by_the_other(
+    redis_apps: tuple[Flask, Flask],
+) -> None:
+    a, b = (app.test_client() for app in redis_apps)
+    token = a.post(
+        "/api/v1/auth/login", json={"email": "user@example.com", "password": PASSWORD}
+    ).json["access_token"]  # type: ignore[index]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert b.get("/api/v1/me", headers=auth).status_code == 200
+    assert a.post("/api/v1/auth/logout", headers=auth).status_code == 204
+    assert b.get("/api/v1/me", headers=auth).status_code == 401
+
+
+def test_session_lives_in_redis_and_is_shared(redis_apps: tuple[Flask, Flask]) -> None:
+    a, b = (app.test_client() for app in redis_apps)
+    login(a, "user@example.com")
+    cookie = a.get_cookie("session")
+    assert cookie is not None and len(cookie.value) < 64  # an id, not the signed data
+    b.set_cookie("session", cookie.value)
+    assert b.get("/profile").status_code == 200
+
+
+def test_logout_then_replayed_cookie_is_refused(redis_apps: tuple[Flask, Flask]) -> None:
+    a, attacker = redis_apps[0].test_client(), redis_apps[1].test_client()
+    login(a, "user@example.com")
+    stolen = a.get_cookie("session").value  # type: ignore[union-attr]
+    a.post("/logout")
+    attacker.set_cookie("session", stolen)
+    assert attacker.get("/profile").status_code == 303
+
+
+def test_login_lockout_is_shared_between_instances(redis_apps: tuple[Flask, Flask]) -> None:
+    a, b = (app.test_client() for app in redis_apps)
+    for _ in range(5):
+        assert login(a, "user@example.com", "wrong-password").status_code == 422
+    locked = login(b, "user@example.com")
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0

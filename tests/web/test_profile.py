@@ -1,0 +1,129 @@
+"""The profile page: view, inline edit with 422s, password change, sign-out everywhere."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.extensions import db
+from app.models import User
+from tests.conftest import PASSWORD, login
+
+HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
+
+
+def test_profile_shows_the_signed_in_user(as_user: FlaskClient) -> None:
+    html = as_user.get("/profile").get_data(as_text=True)
+    assert "user@example.com" in html and 'id="profile-card"' in html and "<html" in html
+
+
+def test_edit_fragment_is_a_form_without_layout(as_user: FlaskClient) -> None:
+    response = as_user.get("/profile/edit", headers={**HX, "HX-Target": "section#profile-card"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="profile-card"' in html and "<form" in html and "<html" not in html
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_save_returns_the_card_and_persists(
+    app: Flask, as_user: FlaskClient, accounts: dict[str, int]
+) -> None:
+    response = as_user.post(
+        "/profile",
+        data={"name": "Uma Updated", "email": "uma@example.com"},
+        headers={**HX, "HX-Target": "section#profile-card"},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Uma Updated" in html and "<html" not in html
+    with app.app_context():
+        user = db.session.get(User, accounts["user"])
+        assert (user.name, user.email) == ("Uma Updated", "uma@example.com")  # type: ignore[union-attr]
+
+
+def test_invalid_edit_is_422_with_messages_beside_fields(as_user: FlaskClient) -> None:
+    response = as_user.post(
+        "/profile",
+        data={"name": "", "email": "admin@example.com"},
+        headers={**HX, "HX-Target": "section#profile-card"},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="e-name"' in html and "Enter your name." in html
+    assert 'id="e-email"' in html and "Another account already uses this email." in html
+
+
+def test_forbidden_fields_on_the_form_are_ignored(
+    app: Flask, as_user: FlaskClient, accounts: dict[str, int]
+) -> None:
+    as_user.post(
+        "/profile",
+        data={
+            "name": "Sneaky",
+            "email": "user@example.com",
+            "role": "admin",
+            "is_active": "0",
+            "id": "999",
+            "auth_epoch": "5",
+        },
+    )
+    with app.app_context():
+        user = db.session.get(User, accounts["user"])
+        assert user is not None
+        assert (user.name, user.role, user.is_active, user.id) == (
+            "Sneaky",
+            "user",
+            True,
+            accounts["user"],
+        )
+
+
+def test_change_password_needs_the_current_one(as_user: FlaskClient) -> None:
+    response = as_user.post(
+        "/profile/password",
+        data={
+            "current_password": "wrong-one-here",
+            "new_password": "new-password-1",
+            "confirm_password": "new-password-1",
+        },
+    )
+    assert (
+        response.status_code == 422
+        and "That is not your current password." in response.get_data(as_text=True)
+    )
+
+
+def test_change_password_keeps_this_session_and_ends_the_others(
+    app: Flask, accounts: dict[str, int]
+) -> None:
+    here, elsewhere = app.test_client(), app.test_client()
+    login(here, "user@example.com")
+    login(elsewhere, "user@example.com", remember="on")
+    response = here.post(
+        "/profile/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "new-password-1",
+            "confirm_password": "new-password-1",
+        },
+    )
+    assert response.status_code == 200 and "Password changed" in response.get_data(as_text=True)
+    assert here.get("/profile").status_code == 200
+    assert elsewhere.get("/profile").status_code == 303  # session and remember cookie both refused
+    assert login(app.test_client(), "user@example.com", "new-password-1").status_code == 303
+
+
+def test_sign_out_everywhere(app: Flask, accounts: dict[str, int]) -> None:
+    a, b = app.test_client(), app.test_client()
+    login(a, "user@example.com")
+    login(b, "user@example.com")
+    assert a.post("/profile/sessions/end").status_code == 303
+    assert a.get("/profile").status_code == 303
+    assert b.get("/profile").status_code == 303
+
+
+def test_guest_sees_no_write_controls_and_cannot_write(as_guest: FlaskClient) -> None:
+    html = as_guest.get("/profile").get_data(as_text=True)
+    assert "/profile/edit" not in html and "Change password" not in html
+    assert as_guest.get("/profile/edit").status_code == 403
+    assert as_guest.post("/profile", data={"name": "Hacked"}).status_code == 403
+    assert as_guest.post("/profile/password", data={}).status_code == 403
