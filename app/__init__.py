@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.settings import Settings
 
@@ -31,6 +32,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         instance_path=str(settings.instance_path),
     )
     configure(app, settings)
+    if settings.trusted_proxies:  # client IPs for limits and the audit come from X-Forwarded-For
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=settings.trusted_proxies,  # type: ignore[method-assign]
+            x_proto=settings.trusted_proxies,
+        )
     register_middleware(app, hsts=settings.preferred_url_scheme == "https")
     db.init_app(
         app,

@@ -89,6 +89,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     preferred_url_scheme: Literal["http", "https"] = "http"
+    trusted_proxies: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +126,7 @@ class Settings:
             registration_enabled=_bool(e.get("REGISTRATION_ENABLED"), True),
             password_hash_iterations=_int(e, "PASSWORD_HASH_ITERATIONS", 600_000),
             token_ttl_seconds=_int(e, "TOKEN_TTL_SECONDS", 24 * 3600),
+            session_ttl_seconds=_int(e, "SESSION_TTL_SECONDS", 14 * 24 * 3600),
             login_rate_limit=e.get("LOGIN_RATE_LIMIT") or cls.login_rate_limit,
             rate_limits_enabled=_bool(e.get("RATE_LIMITS_ENABLED"), True),
             cache_default_ttl=_int(e, "CACHE_DEFAULT_TTL", 3600),
@@ -133,6 +135,7 @@ class Settings:
             log_level=(e.get("LOG_LEVEL") or "INFO").upper(),
             log_json=_bool(e.get("LOG_JSON"), True),
             preferred_url_scheme="https" if _bool(e.get("HTTPS"), False) else "http",
+            trusted_proxies=_int(e, "TRUSTED_PROXIES", 0),
         )
         settings.check()
         return settings

@@ -381,3 +381,21 @@ def test_rate_limit_per_ip_answers_429_with_retry_after(sqlite_url: str, tmp_pat
     limited = client.post("/login", data={"email": "y@example.com", "password": "nope-nope"})
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     assert "Too many requests" in limited.get_data(as_text=True)
+
+
+def test_client_ip_comes_from_the_trusted_proxy_only(sqlite_url: str, tmp_path: Path) -> None:
+    from app import create_app
+
+    for proxies, expected in ((0, "127.0.0.1"), (1, "203.0.113.50")):
+        app = create_app(
+            make_settings(tmp_path / str(proxies), database_url=sqlite_url, trusted_proxies=proxies)
+        )
+        app.config["WTF_CSRF_ENABLED"] = False
+        app.test_client().post(
+            "/login",
+            data={"email": "nobody@example.com", "password": "x" * 10},
+            headers={"X-Forwarded-For": "203.0.113.50"},
+        )
+        with app.app_context():
+            row = db.session.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+            assert row is not None and row.ip == expected
