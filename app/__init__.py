@@ -10,7 +10,7 @@ from app.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from `settings`, or from the environment when none are given."""
-    from app import cli, errors, events, templating, web
+    from app import caching, cli, errors, events, templating, web
     from app.api import register_api
     from app.core import logging as app_logging
     from app.core.metrics import init_metrics
@@ -32,12 +32,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         instance_path=str(settings.instance_path),
     )
     configure(app, settings)
-    if settings.trusted_proxies:  # client IPs for limits and the audit come from X-Forwarded-For
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app,
-            x_for=settings.trusted_proxies,  # type: ignore[method-assign]
-            x_proto=settings.trusted_proxies,
-        )
     register_middleware(app, hsts=settings.preferred_url_scheme == "https")
     db.init_app(
         app,
@@ -51,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     init_security(app, settings)
     init_mail(app, settings)
+    caching.init_caching(app, settings)
     if settings.metrics_enabled:
         init_metrics(app)
     events.register_event_handlers(app)
@@ -82,6 +77,9 @@ def configure(app: Flask, settings: Settings) -> None:
         REGISTRATION_ENABLED=settings.registration_enabled,
     )
     app.extensions["settings"] = settings
+    if settings.trusted_proxies:  # client IPs for limits and the audit come from X-Forwarded-For
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
 
 def get_settings(app: Flask | None = None) -> Settings:

@@ -18,9 +18,11 @@ from app.core.redis_conn import get_redis
 from app.core.sessions import RedisSessionInterface, rotate_session
 from app.core.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
 from app.core.token_store import MemoryTokenStore, RedisTokenStore, TokenStore
+from app.errors import Unauthorized
 from app.extensions import db
 from app.models.user import User
 from app.repositories.users import UserRepository
+from app.services.identity import identity
 from app.services.users import Actor
 from app.settings import Settings
 
@@ -38,14 +40,22 @@ class Anonymous(AnonymousUserMixin):
 
 
 @login_manager.user_loader
-def load_user(identity: str) -> User | None:
+def load_user(session_id: str) -> User | None:
     """Load the session's user; a stale epoch or a deactivated account ends the session."""
-    user_id, _, epoch = identity.partition(":")
+    user_id, _, epoch = session_id.partition(":")
     if not user_id.isdigit() or not epoch.isdigit():
         return None
-    user = UserRepository(db.session).get(int(user_id))
+    user = identity(db.session, int(user_id))
     if user is None or not user.is_active or user.auth_epoch != int(epoch):
         return None
+    return user
+
+
+def current_db_user() -> User:
+    """The signed-in user as a row of this request's session, for code that changes it."""
+    user = UserRepository(db.session).get(int(current_user.id))
+    if user is None:
+        raise Unauthorized()
     return user
 
 
@@ -75,6 +85,8 @@ def init_security(app: Flask, settings: Settings) -> None:
         RATELIMIT_ENABLED=settings.rate_limits_enabled,
         REMEMBER_COOKIE_DURATION=settings.session_ttl_seconds,
     )
+    # Flask-Limiter keeps the first app's key prefix forever; each app (and test) sets its own.
+    limiter._key_prefix = f"{prefix}:limits"
     limiter.init_app(app)
 
 

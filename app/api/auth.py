@@ -15,7 +15,6 @@ from typing import Any
 
 import jwt
 from flask import Blueprint, Response, current_app, jsonify, request
-from flask_login import current_user
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -29,9 +28,17 @@ from app.extensions import db
 from app.models.user import User
 from app.policy import policy
 from app.repositories.base import unit_of_work
-from app.repositories.users import UserRepository
-from app.security import client_ip, limiter, login_key, login_throttle, throttle_key, token_store
+from app.security import (
+    client_ip,
+    current_db_user,
+    limiter,
+    login_key,
+    login_throttle,
+    throttle_key,
+    token_store,
+)
 from app.services import accounts
+from app.services.identity import identity, issued_before
 
 ALGORITHM = "HS256"
 
@@ -97,13 +104,12 @@ class AuthService:
         if not self._store.is_active(str(claims["jti"])):
             raise Unauthorized("The token has been revoked. Sign in again.")
         sub = str(claims["sub"])
-        user = UserRepository(self._session).get(int(sub)) if sub.isdigit() else None
+        user = identity(self._session, int(sub)) if sub.isdigit() else None
         if user is None or not user.is_active:
             raise Unauthorized("The token's account is not active.")
         if claims.get("ep", 0) != user.auth_epoch:
             raise Unauthorized("The token was ended by a sign-out everywhere or password change.")
-        changed = user.password_changed_at
-        if changed is not None and int(claims["iat"]) < int(changed.timestamp()):
+        if issued_before(user, int(claims["iat"])):
             raise Unauthorized("The password changed after this token was issued. Sign in again.")
         return user
 
@@ -192,5 +198,5 @@ def logout() -> Response:
     if token:
         auth_service().revoke(token)
     with unit_of_work(db.session):
-        accounts.record_logout(current_user._get_current_object(), ip=client_ip())
+        accounts.record_logout(current_db_user(), ip=client_ip())
     return Response(status=204)

@@ -11,7 +11,7 @@ from app.api.schemas import ProfilePatch, UserOut
 from app.extensions import db
 from app.policy import policy
 from app.repositories.base import unit_of_work
-from app.security import current_actor
+from app.security import current_actor, current_db_user
 from app.services import accounts
 
 bp = Blueprint("api_handlers", __name__)
@@ -35,7 +35,7 @@ def update_me() -> Response:
     with unit_of_work(db.session) as session:
         user = accounts.update_profile(
             session,
-            current_user._get_current_object(),
+            current_db_user(),
             patch.model_dump(exclude_unset=True),
             actor=current_actor(),
         )

@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.models.base import Base
+from app.repositories.keyset import Seek, apply_seek
 
 T = TypeVar("T", bound=Base)
 Direction = Literal["asc", "desc"]
@@ -191,15 +192,49 @@ class BaseRepository(Generic[T]):
         total = self.session.scalar(select(func.count()).select_from(stmt.subquery()))
         return int(total or 0)
 
-    def list(self, query: ListQuery, *, total: int | None = None) -> Page[T]:
-        """One sorted page; pass `total` when the caller already knows it (cached counts)."""
+    def list(
+        self, query: ListQuery, *, total: int | None = None, seek: Seek | None = None
+    ) -> Page[T]:
+        """One sorted page; pass `total` when the caller already knows it (cached counts).
+
+        With `seek`, the page is fetched by keyset from a neighbouring row's sort
+        key (see keyset.py) instead of by OFFSET, so deep pages stay cheap.
+        """
         page, per_page = clamp_page(query.page, query.per_page)
         order = self.order_by(query.sort, query.direction)
         if total is None:
             total = self.count(query)
-        stmt = self.filtered(query).order_by(*order).limit(per_page).offset((page - 1) * per_page)
+        pages = max(1, math.ceil(total / per_page))
+        stmt = self.filtered(query)
+        if seek is None:
+            stmt = stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
+            return Page(
+                items=list(self.session.scalars(stmt)), page=page, per_page=per_page, total=total
+            )
+        if seek.kind == "last":
+            page = pages
+        name = query.sort or self.default_sort
+        reverse = self.order_by(name, "asc" if query.direction == "desc" else "desc")
+        stmt, reversed_rows = apply_seek(
+            stmt,
+            seek,
+            column=self.sortable[name],
+            id_col=self.model.id,
+            descending=query.direction == "desc",
+            order=order,
+            reverse_order=reverse,
+            per_page=per_page,
+            last_page_size=total - (pages - 1) * per_page,
+        )
         items = list(self.session.scalars(stmt))
-        return Page(items=items, page=page, per_page=per_page, total=total)
+        if reversed_rows:
+            items.reverse()
+        return Page(items=items, page=min(page, pages), per_page=per_page, total=total)
+
+    def sort_key(self, obj: T, sort: str | None) -> tuple[Any, ...]:
+        """The (sort value, id) of a row, for keyset links to its neighbours."""
+        name = sort or self.default_sort
+        return (getattr(obj, name), obj.id)  # type: ignore[attr-defined]
 
 
 def _escape_like(term: str) -> str:

@@ -7,7 +7,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Mount every page blueprint."""
-    from app.web import admin, auth, home, ops, profile
+    from app.web import admin, auth, home, items, ops, profile
 
-    for module in (ops, auth, home, profile, admin):
+    for module in (ops, auth, home, items, profile, admin):
         app.register_blueprint(module.bp)

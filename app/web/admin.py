@@ -12,7 +12,7 @@ from app.models.user import ROLES, User
 from app.policy import policy
 from app.repositories.base import ListQuery, unit_of_work
 from app.repositories.users import UserRepository
-from app.security import current_actor, end_server_sessions
+from app.security import current_actor, current_db_user, end_server_sessions
 from app.services import accounts
 from app.web.responses import see_other
 
@@ -61,7 +61,7 @@ def update_user(user_id: int) -> Response:
         with unit_of_work(db.session) as session:
             accounts.admin_update_user(
                 session,
-                current_user._get_current_object(),
+                current_db_user(),
                 target,
                 role=role,
                 is_active=is_active,
@@ -93,9 +93,7 @@ def delete_user(user_id: int) -> Response:
     """Delete an account; the row disappears."""
     target = _target(user_id)
     with unit_of_work(db.session) as session:
-        accounts.admin_delete_user(
-            session, current_user._get_current_object(), target, actor=current_actor()
-        )
+        accounts.admin_delete_user(session, current_db_user(), target, actor=current_actor())
     end_server_sessions(user_id)
     if not htmx().request:
         flash("The account has been deleted.", "success")

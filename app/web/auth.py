@@ -16,6 +16,7 @@ from app.repositories.base import unit_of_work
 from app.repositories.users import UserRepository
 from app.security import (
     client_ip,
+    current_db_user,
     end_server_sessions,
     limiter,
     login_key,
@@ -94,7 +95,7 @@ def login_submit() -> Response:
 def logout() -> Response:
     """Sign out (POST only, so a link or image cannot sign anyone out)."""
     if current_user.is_authenticated:
-        user = current_user._get_current_object()
+        user = current_db_user()
         with unit_of_work(db.session):
             accounts.record_logout(user, ip=client_ip())
     sign_out()

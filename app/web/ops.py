@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from app import get_settings
+from app.caching import cache_health
 from app.core.health import check_database, check_rabbitmq, check_redis
 from app.extensions import csrf, db
 from app.policy import policy
@@ -34,6 +35,7 @@ def readyz() -> Response:
     response = jsonify(
         status="ready" if ready else "unavailable",
         checks={name: c.as_dict() for name, c in checks.items()},
+        cache=cache_health(current_app._get_current_object()),  # type: ignore[attr-defined]
     )
     response.status_code = 200 if ready else 503
     response.headers["Cache-Control"] = "no-store"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, flash, request, url_for
-from flask_login import current_user
 
 from app import get_settings
 from app.errors import ValidationFailed
@@ -14,7 +13,14 @@ from app.htmx import render
 from app.models.user import User
 from app.policy import policy
 from app.repositories.base import unit_of_work
-from app.security import client_ip, current_actor, end_server_sessions, sign_in, sign_out
+from app.security import (
+    client_ip,
+    current_actor,
+    current_db_user,
+    end_server_sessions,
+    sign_in,
+    sign_out,
+)
 from app.services import accounts
 from app.web.responses import see_other
 
@@ -24,8 +30,7 @@ FRAGMENTS = {"profile-card": "profile_card", "password-form": "password_form"}
 
 
 def _me() -> User:
-    user: User = current_user._get_current_object()
-    return user
+    return current_db_user()
 
 
 def _page(*, status: int = 200, **context: Any) -> Response:

@@ -22,3 +22,46 @@
   document.addEventListener("htmx:before:request", function () { inFlight += 1; update(); });
   document.addEventListener("htmx:finally:request", function () { inFlight = Math.max(0, inFlight - 1); update(); });
 })();
+
+// Bulk selection: "select all on this page", a live count, and forms that ask before acting.
+(function () {
+  "use strict";
+  function refresh(root) {
+    var bar = root.querySelector("[data-bulk-bar]");
+    if (!bar) return;
+    var boxes = root.querySelectorAll("input[name=ids]");
+    var chosen = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
+    var all = bar.querySelector("[data-bulk-all]");
+    var count = bar.querySelector("[data-bulk-count]");
+    if (all && all.checked) count.textContent = "Everything matching is selected.";
+    else count.textContent = chosen ? chosen + " selected on this page." : "Select rows to act on them.";
+    bar.classList.toggle("is-active", chosen > 0 || (all && all.checked));
+  }
+  document.addEventListener("change", function (evt) {
+    var target = evt.target;
+    if (!(target instanceof HTMLInputElement)) return;
+    var region = target.closest(".datatable");
+    if (!region) return;
+    if (target.hasAttribute("data-select-all")) {
+      region.querySelectorAll("input[name=ids]").forEach(function (b) { b.checked = target.checked; });
+    }
+    refresh(region);
+  });
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      evt.preventDefault();
+    }
+  });
+})();
+
+// Page-wide loading state, so tables dim while a new page is on its way.
+(function () {
+  "use strict";
+  var pending = 0;
+  document.addEventListener("htmx:before:request", function () { pending += 1; document.documentElement.classList.add("is-loading"); });
+  document.addEventListener("htmx:finally:request", function () {
+    pending = Math.max(0, pending - 1);
+    if (!pending) document.documentElement.classList.remove("is-loading");
+  });
+})();

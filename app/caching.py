@@ -1,0 +1,124 @@
+"""Wire the two-tier cache into the app: Flask-Caching on top, domain events below.
+
+Cached reads (item totals, the signed-in user, the dashboard) carry tags. Two
+things drop them: a handler on the EventBus (covers bulk SQL that loads no
+rows), once when the event is published and again after the commit; and a
+session hook that notices any ORM write to users or items and drops their tags
+after the commit, so no reader keeps a value from before it. Invalidations
+reach every process (pub/sub).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, current_app, has_app_context
+from flask_caching import Cache as FlaskCaching
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from app.core.cache import TwoTierCache, get_cache
+from app.core.events import Event, EventBus, EventType
+from app.extensions import db
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+flask_caching = FlaskCaching()
+
+ITEM_EVENTS = frozenset({EventType.ITEM_CREATED, EventType.ITEM_UPDATED, EventType.ITEM_DELETED})
+USER_EVENTS = frozenset(
+    {
+        EventType.USER_CREATED,
+        EventType.USER_UPDATED,
+        EventType.USER_DELETED,
+        EventType.USER_LOGIN,
+        EventType.USER_LOGOUT,
+    }
+)
+
+
+def tags_for(event: Event) -> list[str]:
+    """Which cache tags an event makes stale."""
+    if event.type in ITEM_EVENTS:
+        return ["items"]
+    if event.type in USER_EVENTS:
+        tags = ["users"]
+        if event.subject_id:
+            tags.append(f"user:{event.subject_id}")
+        return tags
+    return []
+
+
+class CacheInvalidationHandler:
+    """Drops cached reads when the data behind them changes."""
+
+    name = "cache-invalidation"
+    handles = ITEM_EVENTS | USER_EVENTS
+
+    def handle(self, event: Event) -> None:
+        tags = tags_for(event)
+        if not tags or not has_app_context():
+            return
+        cache = get_cache(current_app._get_current_object())  # type: ignore[attr-defined]
+        cache.delete_tag(*tags)
+        session = db.session
+        if session.in_transaction():  # again once the change is visible to other readers
+            sa_event.listen(session, "after_commit", lambda _s: cache.delete_tag(*tags), once=True)
+
+
+def _orm_tags(session: Session) -> set[str]:
+    """Tags made stale by the rows this flush wrote (any ORM write, with or without an event)."""
+    from app.models.item import Item
+    from app.models.user import User
+
+    tags: set[str] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, User):
+            tags.update({"users", f"user:{obj.id}"})
+        elif isinstance(obj, Item):
+            tags.add("items")
+    return tags
+
+
+def _after_flush(session: Session, _context: object) -> None:
+    session.info.setdefault("stale_cache_tags", set()).update(_orm_tags(session))
+
+
+def _after_commit(session: Session) -> None:
+    tags = session.info.pop("stale_cache_tags", None)
+    if tags and has_app_context() and "app_cache" in current_app.extensions:
+        get_cache().delete_tag(*sorted(tags))
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop("stale_cache_tags", None)
+
+
+def watch_orm_writes() -> None:
+    """Invalidate after commit whatever the ORM changed (idempotent, process-wide)."""
+    if not sa_event.contains(Session, "after_flush", _after_flush):
+        sa_event.listen(Session, "after_flush", _after_flush)
+        sa_event.listen(Session, "after_commit", _after_commit)
+        sa_event.listen(Session, "after_rollback", _after_rollback)
+
+
+def init_caching(app: Flask, settings: Settings) -> None:
+    """One cache configuration for our @cached and Flask-Caching alike."""
+    app.config.update(
+        CACHE_TYPE="app.core.cache.FlaskCachingBackend",
+        CACHE_REDIS_URL=settings.redis_url,
+        CACHE_KEY_PREFIX=f"{settings.redis_key_prefix}:cache",
+        CACHE_DEFAULT_TTL=settings.cache_default_ttl,
+        CACHE_L1_MAX_ENTRIES=settings.cache_l1_max_entries,
+    )
+    TwoTierCache().init_app(app)
+    flask_caching.init_app(app)
+    EventBus.get_instance().subscribe(CacheInvalidationHandler())
+    watch_orm_writes()
+
+
+def cache_health(app: Flask) -> dict[str, Any]:
+    """The cache's view of Redis, for /readyz."""
+    return get_cache(app).health()

@@ -1,0 +1,391 @@
+"""Cache: L1 in this process, then L2 shared by every instance, then the loader.
+
+Reads fill the tiers above them on the way back; an L1 entry never lives longer
+than the L2 entry it came from. Invalidations drop L1 here, L2 for everyone, and
+every other instance's L1 through the invalidation channel. Async loaders share
+the same tiers: L2 calls are short and bounded by socket timeouts, so they run
+inline (Flask gives each async view a loop of its own); only loaders and
+waits yield.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, TypeVar
+
+from app.core.cache import metrics
+from app.core.cache.flight import AsyncSingleFlight, SingleFlight
+from app.core.cache.invalidation import Invalidation, InvalidationChannel, PendingInvalidations
+from app.core.cache.memory import Clock, MemoryCache
+from app.core.cache.serialization import dumps
+from app.core.cache.stampede import Loads, Policy
+from app.core.cache.tiers import FOREVER, CacheTier, Entry
+from app.core.events import Event, EventBus, EventType
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Ttl = float | timedelta | None
+"""Seconds or a timedelta; None means the cache's default TTL."""
+
+DEFAULT_TTL = 3600.0
+_MISSING: Any = object()
+# L1 hits reach Prometheus in batches: a Counter.inc costs more than the hit itself.
+_EXPORT_EVERY = 64
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Counts since this Cache was built (Prometheus has the process-wide series)."""
+
+    l1_hits: int
+    l1_misses: int
+    l2_hits: int
+    l2_misses: int
+    loads: int
+    invalidations: int
+    remote_invalidations: int
+    gaps: int
+
+
+class Cache:
+    """The unified cache: get, set, delete (by key, prefix, tag), get_or_set, and health."""
+
+    def __init__(
+        self,
+        *,
+        l1: MemoryCache | None = None,
+        l2: CacheTier | None = None,
+        channel: InvalidationChannel | None = None,
+        default_ttl: Ttl = DEFAULT_TTL,
+        lock_ttl: float = 5.0,
+        degraded_l1_ttl: float = 10.0,
+        publish_events: bool = True,
+        max_pending: int = 10_000,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.l1 = l1 if l1 is not None else MemoryCache()
+        self.l2 = l2
+        self.channel = channel
+        self.origin = uuid.uuid4().hex
+        self.default_ttl = _seconds(default_ttl, DEFAULT_TTL)
+        self._l1_get = self.l1.get  # bound once: this is the hot path
+        self._degraded_ttl = degraded_l1_ttl
+        self._publish_events = publish_events
+        self._generations = itertools.count(1)  # next() is atomic: no lost bumps between threads
+        self.generation = 0
+        """Bumped by every invalidation: a read or load that straddles one is not kept."""
+        self._loads = Loads(self, lock_ttl=lock_ttl, clock=clock)
+        self._flights = SingleFlight()
+        self._async_flights = AsyncSingleFlight()
+        self._pending = PendingInvalidations(max_pending, origin=self.origin)
+        self._counts = dict.fromkeys(CacheStats.__slots__, 0)
+        self._l1_hits = self._l1_hits_exported = 0
+        if l2 is not None and hasattr(l2, "on_recover"):
+            l2.on_recover(self._on_l2_recovered)
+        if channel is not None:
+            channel.start(self._apply_remote, self._on_gap)
+
+    # -- reads -------------------------------------------------------------
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value from L1, else from L2 (filling L1), else `default`."""
+        value = self._l1_get(key, _MISSING)
+        if value is not _MISSING:
+            self._l1_hits += 1
+            if not self._l1_hits % _EXPORT_EVERY:
+                self._export_l1_hits()
+            return value
+        entry = self._below_l1(key)
+        return default if entry is None else entry.value
+
+    def get_or_set(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        *,
+        ttl: Ttl = None,
+        tags: Iterable[str] = (),
+        early_ttl: Ttl = None,
+    ) -> T:
+        """Return the cached value, or run `loader` once per process (and per cluster) and keep it.
+
+        With `early_ttl`, the first caller after that age recomputes the value while
+        everyone else keeps getting the current one, so hot keys never expire under load.
+        """
+        value = self._l1_get(key, _MISSING)
+        if value is not _MISSING:
+            self._hit_l1()
+            return value  # type: ignore[no-any-return]
+        policy = self._policy(ttl, tags, early_ttl)
+        entry = self._below_l1(key)
+        if entry is None:
+            return self._flights.run(key, lambda: self._loads.once(key, loader, policy))
+        if entry.refresh_in <= 0 and not self._flights.busy(key):
+            return self._flights.run(key, lambda: self._loads.refresh(key, entry, loader, policy))
+        return entry.value  # type: ignore[no-any-return]
+
+    async def aget_or_set(
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[T]],
+        *,
+        ttl: Ttl = None,
+        tags: Iterable[str] = (),
+        early_ttl: Ttl = None,
+    ) -> T:
+        """`get_or_set` for a coroutine loader; concurrent misses on one loop share one await."""
+        value = self._l1_get(key, _MISSING)
+        if value is not _MISSING:
+            self._hit_l1()
+            return value  # type: ignore[no-any-return]
+        policy = self._policy(ttl, tags, early_ttl)
+        entry = self._below_l1(key)
+        flights = self._async_flights
+        if entry is None:
+            return await flights.run(key, lambda: self._loads.aonce(key, loader, policy))
+        if entry.refresh_in <= 0 and not flights.busy(key):
+            return await flights.run(key, lambda: self._loads.arefresh(key, entry, loader, policy))
+        return entry.value  # type: ignore[no-any-return]
+
+    # -- writes and invalidation -------------------------------------------
+
+    def set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        ttl: Ttl = None,
+        tags: Iterable[str] = (),
+        early_ttl: Ttl = None,
+    ) -> None:
+        """Store in L2 and L1, and drop the key from the other instances' L1 (a set overwrites)."""
+        self._write(key, self._policy(ttl, tags, early_ttl).entry(value), self.generation)
+        self._send(Invalidation(keys=(key,), origin=self.origin))
+
+    def add(self, key: str, value: Any, *, ttl: Ttl = None, tags: Iterable[str] = ()) -> bool:
+        """Store only if no instance has the key yet; return whether it was stored."""
+        entry = self._policy(ttl, tags, None).entry(value)
+        if self.l2 is not None and self.l2.available:
+            added = self.l2.add_entry(key, entry)
+        else:
+            self._check_value(entry.value)
+            added = self.l1.get(key, _MISSING) is _MISSING
+        if added:
+            self.fill_l1(key, entry, self.generation)
+        return added
+
+    def delete(self, *keys: str) -> None:
+        """Drop keys from every tier of every instance."""
+        self._invalidate(Invalidation(keys=keys, origin=self.origin))
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Drop every key starting with `prefix`, everywhere (a SCAN in Redis: prefer tags)."""
+        self._invalidate(Invalidation(prefixes=(prefix,), origin=self.origin))
+
+    def delete_tag(self, *tags: str) -> None:
+        """Drop every key stored with any of these tags, everywhere."""
+        self._invalidate(Invalidation(tags=tags, origin=self.origin))
+
+    def clear(self) -> None:
+        """Drop everything in this cache's namespace, everywhere (never FLUSHDB)."""
+        self._invalidate(Invalidation(everything=True, origin=self.origin))
+
+    # -- state -------------------------------------------------------------
+
+    def health(self, *, probe: bool = False) -> dict[str, Any]:
+        """Report tier and channel state for /readyz; `probe` asks Redis now, not from memory."""
+        if probe and self.l2 is not None:
+            self.l2.ping()
+        channel = self.channel
+        return {
+            "redis": "disabled" if self.l2 is None else ("up" if self.l2.available else "down"),
+            "invalidation": "disabled" if channel is None else _listening(channel.connected),
+            "l1_entries": len(self.l1),
+            "l1_max_entries": self.l1.max_entries,
+            "pending_invalidations": len(self._pending),
+        }
+
+    def stats(self) -> CacheStats:
+        """Return this instance's counters (and push batched L1 hits to Prometheus)."""
+        self._export_l1_hits()
+        return CacheStats(**{**self._counts, "l1_hits": self._l1_hits})
+
+    def close(self) -> None:
+        """Stop the invalidation listener and release Redis connections."""
+        self._export_l1_hits()
+        if self.channel is not None:
+            self.channel.close()
+        if self.l2 is not None:
+            self.l2.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- internals: reading ------------------------------------------------
+
+    def _below_l1(self, key: str) -> Entry | None:
+        self._count("l1_misses", metrics.L1_MISSES)
+        if self.l2 is None:
+            return None
+        generation = self.generation
+        entry = self.l2.get_entry(key)
+        if entry is None:
+            if self.l2.available:
+                self._count("l2_misses", metrics.L2_MISSES)
+            return None
+        self._count("l2_hits", metrics.L2_HITS)
+        self.fill_l1(key, entry, generation)
+        return entry
+
+    def fill_l1(self, key: str, entry: Entry, generation: int) -> None:
+        """Copy an entry into L1 for no longer than L2 keeps it (or until its early refresh)."""
+        ttl = min(entry.ttl, entry.refresh_in)
+        if self._degraded():
+            ttl = min(ttl, self._degraded_ttl)
+        if ttl <= 0 or generation != self.generation:
+            return
+        self.l1.set(key, entry.value, ttl=ttl, tags=entry.tags)
+        if generation != self.generation:  # an invalidation slipped in while we wrote
+            self.l1.delete((key,))
+
+    def _degraded(self) -> bool:
+        """True while we may miss invalidations: L1 then keeps entries only briefly."""
+        if self.l2 is not None and not self.l2.available:
+            return True
+        return self.channel is not None and not self.channel.connected
+
+    def keep(self, key: str, value: Any, policy: Policy, generation: int, started: float) -> None:
+        """Record a load and store its value, unless an invalidation came while it ran."""
+        metrics.LOADER_SECONDS.observe(time.perf_counter() - started)
+        self._counts["loads"] += 1
+        if generation == self.generation:  # else it may predate the change that invalidated it
+            self._write(key, policy.entry(value), generation)
+
+    # -- internals: writing and invalidating -------------------------------
+
+    def _write(self, key: str, entry: Entry, generation: int) -> None:
+        if self.l2 is not None:
+            self.l2.set_entry(key, entry)
+        else:
+            self._check_value(entry.value)
+        self.fill_l1(key, entry, generation)
+
+    def _check_value(self, value: Any) -> None:
+        """Refuse in embedded mode what Redis would refuse, so both modes behave alike."""
+        dumps(value)
+
+    def _invalidate(self, invalidation: Invalidation) -> None:
+        self._drop_local(invalidation)
+        sent = self._drop_shared(invalidation)
+        if sent is None:
+            self._pending.add(invalidation)
+        labels = metrics.INVALIDATIONS.labels(kind=invalidation.kind, origin="local")
+        self._count("invalidations", labels)
+        if self._publish_events:
+            payload = (sent or invalidation).payload()
+            EventBus.get_instance().publish_sync(
+                Event(type=EventType.CACHE_INVALIDATED, payload=payload)
+            )
+
+    def _drop_local(self, invalidation: Invalidation) -> None:
+        self.generation = next(self._generations)
+        if invalidation.everything:
+            self.l1.clear()
+            return
+        self.l1.delete(invalidation.keys)
+        for prefix in invalidation.prefixes:
+            self.l1.delete_prefix(prefix)
+        for tag in invalidation.tags:
+            self.l1.delete_tag(tag)
+
+    def _drop_shared(self, invalidation: Invalidation) -> Invalidation | None:
+        """Apply to L2 and tell the other instances what was dropped; None if Redis could not."""
+        l2 = self.l2
+        if l2 is None:
+            return invalidation if self._send(invalidation) else None
+        if not l2.available:
+            return None
+        keys = list(invalidation.keys)
+        if invalidation.everything:
+            l2.clear()
+        l2.delete(invalidation.keys)
+        for prefix in invalidation.prefixes:
+            l2.delete_prefix(prefix)
+        for tag in invalidation.tags:
+            keys.extend(key for key in l2.delete_tag(tag) if key not in keys)
+        sent = replace(invalidation, keys=tuple(keys))  # tag members resolved, for the audit
+        return sent if l2.available and self._send(sent) else None
+
+    def _send(self, invalidation: Invalidation) -> bool:
+        return self.channel is None or self.channel.publish(invalidation)
+
+    def _on_l2_recovered(self) -> None:
+        """Redis is back: L1 may hold what others invalidated meanwhile, and ours are owed."""
+        self._on_gap()
+        pending = self._pending.take()
+        for done, invalidation in enumerate(pending):
+            if self._drop_shared(invalidation) is None:  # down again: keep the rest for later
+                self._pending.extend(pending[done:])
+                return
+
+    def _apply_remote(self, invalidation: Invalidation) -> None:
+        if invalidation.origin == self.origin:
+            return
+        self._drop_local(invalidation)
+        labels = metrics.INVALIDATIONS.labels(kind=invalidation.kind, origin="remote")
+        self._count("remote_invalidations", labels)
+
+    def _on_gap(self) -> None:
+        """We may have missed invalidations: an empty L1 is better than a stale one."""
+        self.generation = next(self._generations)
+        self.l1.clear()
+        self._count("gaps", metrics.INVALIDATIONS.labels(kind="all", origin="gap"))
+
+    # -- internals: policy and counters ------------------------------------
+
+    def _policy(self, ttl: Ttl, tags: Iterable[str], early_ttl: Ttl) -> Policy:
+        seconds = _seconds(ttl, self.default_ttl)
+        refresh_in = FOREVER if early_ttl is None else _seconds(early_ttl, FOREVER)
+        return Policy(seconds, refresh_in if refresh_in < seconds else FOREVER, tuple(tags))
+
+    def _count(self, name: str, series: Any) -> None:
+        self._counts[name] += 1
+        series.inc()
+
+    def _hit_l1(self) -> None:
+        self._l1_hits += 1
+        if not self._l1_hits % _EXPORT_EVERY:
+            self._export_l1_hits()
+
+    def _export_l1_hits(self) -> None:
+        hits = self._l1_hits
+        if hits > self._l1_hits_exported:
+            metrics.L1_HITS.inc(hits - self._l1_hits_exported)
+            self._l1_hits_exported = hits
+
+
+def _listening(connected: bool) -> str:
+    return "listening" if connected else "down"
+
+
+def _seconds(ttl: Ttl, default: float) -> float:
+    """Normalise a TTL to positive seconds (`FOREVER` is allowed)."""
+    if ttl is None:
+        return default
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+    if seconds <= 0:
+        raise ValueError(f"a cache TTL must be positive, got {ttl!r} (use FOREVER for no expiry)")
+    return seconds

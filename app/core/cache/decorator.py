@@ -1,0 +1,162 @@
+"""`@cached`: transparent caching of a sync or async function, keyed by its name and arguments.
+
+The decorator finds its Cache when called, not when applied: the current app's
+(`app.extensions`), else the process default (`set_default_cache`). So a
+module-level function works under every test app, in jobs and in the CLI.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
+
+from flask import current_app, has_app_context
+
+from app.core.cache.core import Cache, Ttl
+from app.core.cache.keys import CallKey
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+EXTENSION_KEY = "app_cache"
+"""Where `init_app` keeps the app's Cache (Flask-Caching owns `app.extensions["cache"]`)."""
+
+Tags = Iterable[str] | Callable[..., Iterable[str]]
+"""Fixed tags, or a function of the call's arguments returning them."""
+
+_default: Cache | None = None
+_warned_uncached = False
+
+
+def set_default_cache(cache: Cache | None) -> None:
+    """Use `cache` for `@cached` calls made outside an app context (None: no default)."""
+    global _default
+    _default = cache
+
+
+def active_cache() -> Cache | None:
+    """Return the current app's Cache, else the process default, else None."""
+    if has_app_context():
+        found = current_app.extensions.get(EXTENSION_KEY)
+        if isinstance(found, Cache):
+            return found
+    return _default
+
+
+class CachedFunction(Protocol, Generic[P, R_co]):
+    """A decorated function: call it as before, and drop its cached results when data changes."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Drop the cached result of this call, everywhere."""
+        ...
+
+    def invalidate_all(self) -> None:
+        """Drop the cached results of every call of this function, everywhere."""
+        ...
+
+    def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """Return the key this call is cached under."""
+        ...
+
+
+def cached(
+    ttl: Ttl = None,
+    *,
+    key_prefix: str = "",
+    tags: Tags = (),
+    early_ttl: Ttl = None,
+    ignore: Collection[str] = ("self", "cls"),
+    cache: Cache | None = None,
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
+    """Cache a function's results for `ttl` (default: the cache's, 1 h) by name and arguments.
+
+    `key_prefix` groups keys for `Cache.delete_prefix`; `tags` (fixed or computed from the
+    arguments) group them for `Cache.delete_tag`; `early_ttl` is the age after which one
+    caller recomputes while the others keep the current value; parameters in `ignore` are
+    left out of the key.
+    """
+
+    def decorate(func: Callable[P, R]) -> CachedFunction[P, R]:
+        key_of = CallKey(func, key_prefix=key_prefix, ignore=ignore)
+        tags_of = _tags_builder(tags)
+
+        def target() -> Cache | None:
+            found = cache if cache is not None else active_cache()
+            if found is None:
+                _warn_uncached(key_of.base)
+            return found
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                store = target()
+                if store is None:
+                    return await func(*args, **kwargs)
+                load = functools.partial(func, *args, **kwargs)
+                return await store.aget_or_set(
+                    key_of(args, kwargs),
+                    load,
+                    ttl=ttl,
+                    tags=tags_of(args, kwargs),
+                    early_ttl=early_ttl,
+                )
+
+            wrapper: Callable[..., Any] = async_wrapper
+        else:
+
+            @functools.wraps(func)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                store = target()
+                if store is None:
+                    return func(*args, **kwargs)
+                load = functools.partial(func, *args, **kwargs)
+                return store.get_or_set(
+                    key_of(args, kwargs),
+                    load,
+                    ttl=ttl,
+                    tags=tags_of(args, kwargs),
+                    early_ttl=early_ttl,
+                )
+
+            wrapper = sync_wrapper
+
+        def invalidate(*args: Any, **kwargs: Any) -> None:
+            store = target()
+            if store is not None:
+                store.delete(key_of(args, kwargs))
+
+        def invalidate_all() -> None:
+            store = target()
+            if store is not None:
+                store.delete_prefix(key_of.base + ":")
+
+        wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+        wrapper.invalidate_all = invalidate_all  # type: ignore[attr-defined]
+        wrapper.cache_key = lambda *a, **kw: key_of(a, kw)  # type: ignore[attr-defined]
+        return cast(CachedFunction[P, R], wrapper)
+
+    return decorate
+
+
+def _tags_builder(tags: Tags) -> Callable[[tuple[Any, ...], dict[str, Any]], tuple[str, ...]]:
+    if callable(tags):
+        computed = tags
+        return lambda args, kwargs: tuple(computed(*args, **kwargs))
+    fixed = tuple(tags)
+    return lambda args, kwargs: fixed
+
+
+def _warn_uncached(name: str) -> None:
+    global _warned_uncached
+    if not _warned_uncached:
+        _warned_uncached = True
+        log.warning("@cached %s ran uncached: no app context and no set_default_cache()", name)

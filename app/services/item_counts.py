@@ -1,0 +1,27 @@
+"""How many items match a table query, cached.
+
+Counting a million rows on every page view is the slow part of a table, so
+totals are cached in the two-tier cache under the `items` tag, which every
+ITEM_* event drops (app/caching.py). Searches are cached for less time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from app.core.cache import cached
+from app.repositories.base import ListQuery
+from app.repositories.items import ItemRepository
+
+
+@cached(ttl=timedelta(minutes=10), key_prefix="items:count", tags=("items",), ignore=("session",))
+def _count(session: Session, q: str, filters: tuple[tuple[str, str], ...]) -> int:
+    return ItemRepository(session).count(ListQuery(q=q, filters=dict(filters)))
+
+
+def count_items(session: Session, query: ListQuery) -> int:
+    """The number of items matching the query's search and filters."""
+    filters = tuple(sorted((k, str(v)) for k, v in query.filters.items() if v not in (None, "")))
+    return _count(session, query.q.strip().lower(), filters)

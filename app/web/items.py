@@ -1,0 +1,343 @@
+"""The items pages: the DataTable, create, view, inline edit, delete, bulk actions, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, flash, request, stream_with_context, url_for
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+
+from app.errors import ValidationFailed
+from app.extensions import db
+from app.htmx import htmx, render
+from app.models.item import ITEM_STATUSES, Item
+from app.models.user import User
+from app.policy import policy
+from app.repositories.base import unit_of_work
+from app.repositories.items import ItemRepository
+from app.security import current_actor
+from app.services import items as item_service
+from app.services.item_counts import count_items
+from app.web.responses import see_other
+from app.web.tables import Column, TableSpec, TableState, TableView, decode_cursor
+
+bp = Blueprint("items", __name__, url_prefix="/items")
+
+SPEC = TableSpec(
+    endpoint="items.index",
+    region_id="items-table",
+    columns=(
+        Column("name", "Name", sortable=True),
+        Column("status", "Status", sortable=True),
+        Column("price", "Price", sortable=True, numeric=True, first_direction="desc"),
+        Column("owner", "Owner"),
+        Column("created_at", "Created", sortable=True, first_direction="desc"),
+    ),
+    default_sort="created_at",
+    default_direction="desc",
+    filters={"status": ITEM_STATUSES},
+    sort_types={
+        "price": Decimal,
+        "created_at": datetime.fromisoformat,
+        "updated_at": datetime.fromisoformat,
+    },
+)
+FRAGMENTS = {"items-table": "items_table"}
+CSV_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "price",
+    "owner_id",
+    "created_at",
+    "updated_at",
+    "description",
+)
+
+
+def _me() -> User:
+    user: User = current_user._get_current_object()
+    return user
+
+
+def table_view(args: MultiDict[str, str]) -> TableView[Item]:
+    """Build the table for a query string: cached total, keyset page, owner names."""
+    state = TableState.from_args(SPEC, args)
+    query = state.list_query()
+    total = count_items(db.session, query)
+    page = item_service.list_items(db.session, query, total=total, seek=decode_cursor(SPEC, state))
+    repo = ItemRepository(db.session)
+    return TableView(SPEC, state, page, key_of=lambda item: repo.sort_key(item, state.sort))
+
+
+def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any) -> Response:
+    view = table_view(args)
+    owners = item_service.owners_by_id(db.session, (i.owner_id for i in view.page.items))
+    me = _me()
+    return render(
+        "items/index.html",
+        fragments=FRAGMENTS,
+        status=status,
+        view=view,
+        owners=owners,
+        me=me,
+        can_write=me.can_write,
+        can_change=lambda i: item_service.can_change(me, i),
+        statuses=ITEM_STATUSES,
+        status_choices=[(s, s.title()) for s in ITEM_STATUSES],
+        **extra,
+    )
+
+
+def _current_args() -> MultiDict[str, str]:
+    """The table state of the page the user is on (htmx sends its URL)."""
+    current = htmx().current_url
+    if current:
+        return MultiDict(_parse_qs(urlsplit(current).query))
+    return request.args
+
+
+def _parse_qs(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query, keep_blank_values=False)
+
+
+@bp.get("")
+@policy("read")
+def index() -> Response:
+    """The items table (full page, or just the table region for htmx)."""
+    return _render_table(request.args)
+
+
+@bp.get("/new")
+@policy("write")
+def new() -> Response:
+    """The create form."""
+    return render(
+        "items/form.html",
+        fragments={"item-form": "item_form"},
+        item=None,
+        values={"status": "draft"},
+        errors={},
+        statuses=ITEM_STATUSES,
+    )
+
+
+@bp.post("")
+@policy("write")
+def create() -> Response:
+    """Create an item owned by the current user."""
+    form = request.form
+    try:
+        with unit_of_work(db.session) as session:
+            item = item_service.create_item(session, _me(), form, actor=current_actor())
+    except ValidationFailed as exc:
+        return render(
+            "items/form.html",
+            fragments={"item-form": "item_form"},
+            status=422,
+            item=None,
+            values=form,
+            errors=exc.fields,
+            statuses=ITEM_STATUSES,
+        )
+    flash(f"“{item.name}” has been created.", "success")
+    return see_other(url_for("items.show", item_id=item.id))
+
+
+@bp.get("/<int:item_id>")
+@policy("read")
+def show(item_id: int) -> Response:
+    """One item."""
+    item = item_service.get_item(db.session, item_id)
+    owners = item_service.owners_by_id(db.session, [item.owner_id])
+    return render(
+        "items/show.html",
+        item=item,
+        owner=owners.get(item.owner_id, "—"),
+        can_change=item_service.can_change(_me(), item),
+    )
+
+
+def _row(item: Item, *, editing: bool = False, status: int = 200, **extra: Any) -> Response:
+    owners = item_service.owners_by_id(db.session, [item.owner_id])
+    return render(
+        "items/index.html",
+        fragments={f"item-{item.id}": "item_row"},
+        status=status,
+        item=item,
+        owners=owners,
+        editing=editing,
+        can_change=lambda i: True,
+        can_write=True,
+        statuses=ITEM_STATUSES,
+        **extra,
+    )
+
+
+@bp.get("/<int:item_id>/row")
+@policy("read")
+def row(item_id: int) -> Response:
+    """A row in display mode (cancelling an inline edit)."""
+    item = item_service.get_item(db.session, item_id)
+    me = _me()
+    return render(
+        "items/index.html",
+        fragments={f"item-{item.id}": "item_row"},
+        item=item,
+        owners=item_service.owners_by_id(db.session, [item.owner_id]),
+        editing=False,
+        can_change=lambda i: item_service.can_change(me, i),
+        can_write=me.can_write,
+        statuses=ITEM_STATUSES,
+    )
+
+
+@bp.get("/<int:item_id>/edit")
+@policy("write")
+def edit(item_id: int) -> Response:
+    """The row turned into inputs (inline edit); a plain request gets the edit page."""
+    item = item_service.get_item_for_change(db.session, _me(), item_id)
+    values = {
+        "name": item.name,
+        "status": item.status,
+        "price": item.price,
+        "description": item.description,
+    }
+    if not htmx().request:
+        return render(
+            "items/form.html", item=item, values=values, errors={}, statuses=ITEM_STATUSES
+        )
+    return _row(item, editing=True, values=values, errors={})
+
+
+@bp.post("/<int:item_id>")
+@policy("write")
+def update(item_id: int) -> Response:
+    """Save an inline edit (or the edit page)."""
+    item = item_service.get_item_for_change(db.session, _me(), item_id)
+    form = request.form
+    try:
+        with unit_of_work(db.session) as session:
+            item_service.update_item(session, item, form, actor=current_actor())
+    except ValidationFailed as exc:
+        db.session.refresh(item)
+        if not htmx().request:
+            return render(
+                "items/form.html",
+                status=422,
+                item=item,
+                values=form,
+                errors=exc.fields,
+                statuses=ITEM_STATUSES,
+            )
+        return _row(item, editing=True, status=422, values=form, errors=exc.fields)
+    if not htmx().request:
+        flash("Saved.", "success")
+        return see_other(url_for("items.show", item_id=item.id))
+    return _row(item, saved=True)
+
+
+@bp.post("/<int:item_id>/delete")
+@policy("write")
+def delete(item_id: int) -> Response:
+    """Delete after confirmation; htmx gets the refreshed table for the page the user is on."""
+    item = item_service.get_item_for_change(db.session, _me(), item_id)
+    name = item.name
+    with unit_of_work(db.session) as session:
+        item_service.delete_item(session, item, actor=current_actor())
+    flash(f"“{name}” has been deleted.", "success")
+    if not htmx().request:
+        return see_other(url_for("items.index"))
+    response = _render_table(_current_args(), deleted=name)
+    response.headers["HX-Retarget"] = "#items-table"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response
+
+
+@bp.post("/bulk")
+@policy("write")
+def bulk() -> Response:
+    """Apply an action to the selected rows, or to every row matching the current filter."""
+    form = request.form
+    state = TableState.from_args(SPEC, form)
+    everything = form.get("scope") == "all"
+    ids = None if everything else [int(i) for i in form.getlist("ids") if i.isdigit()]
+    if not everything and not ids:
+        flash("Select at least one item first.", "warning")
+        return _bulk_response(form)
+    try:
+        with unit_of_work(db.session) as session:
+            count = item_service.bulk_action(
+                session,
+                _me(),
+                form.get("action", ""),
+                ids=ids,
+                query=state.list_query() if everything else None,
+                actor=current_actor(),
+            )
+    except ValidationFailed as exc:
+        flash("; ".join(exc.fields.values()), "error")
+        return _bulk_response(form)
+    verb = {
+        "delete": "Deleted",
+        "activate": "Activated",
+        "archive": "Archived",
+        "draft": "Moved to draft",
+    }
+    flash(
+        f"{verb.get(form.get('action', ''), 'Updated')} {count:,} item{'s' if count != 1 else ''}.",
+        "success",
+    )
+    return _bulk_response(form)
+
+
+def _bulk_response(form: MultiDict[str, str]) -> Response:
+    state = TableState.from_args(SPEC, form)
+    args = MultiDict(state.params(page=1, cursor=""))
+    if not htmx().request:
+        return see_other(url_for("items.index", **args.to_dict()))
+    response = _render_table(args)
+    response.headers["HX-Push-Url"] = url_for("items.index", **args.to_dict())
+    return response
+
+
+@bp.get("/export.csv")
+@policy("read")
+def export_csv() -> Response:
+    """Exactly the current filtered and sorted view, streamed row by row."""
+    state = TableState.from_args(SPEC, request.args)
+    rows = item_service.export_rows(db.session, state.list_query())
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for item in rows:
+            writer.writerow([_csv_value(getattr(item, c)) for c in CSV_COLUMNS])
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="items.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # keep spreadsheets from running formulas (CSV injection)
+    return value

@@ -1,0 +1,241 @@
+"""The reusable DataTable: URL state in, a page and its links out.
+
+`TableSpec` declares a table (columns, what sorts, filters, page sizes);
+`TableState.from_args` turns any query string into a safe, normalised state
+(unknown sorts, directions, pages and sizes never reach SQL); `TableView`
+holds the page plus the links the macros in templates/_macros/table.html draw.
+Links to nearby pages carry a keyset cursor, so deep pages stay cheap.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from flask import url_for
+from werkzeug.datastructures import MultiDict
+
+from app.repositories.base import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, Direction, ListQuery, Page
+from app.repositories.keyset import MAX_SKIP_PAGES, Seek
+
+T = TypeVar("T")
+MAX_QUERY_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its URL/sort key, header label, and how it is shown."""
+
+    key: str
+    label: str
+    sortable: bool = False
+    numeric: bool = False
+    first_direction: Direction = "asc"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a table offers. Only `sortable` columns may appear in `sort`."""
+
+    endpoint: str
+    region_id: str
+    columns: tuple[Column, ...]
+    default_sort: str = "id"
+    default_direction: Direction = "asc"
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    per_page_choices: tuple[int, ...] = PER_PAGE_CHOICES
+    default_per_page: int = DEFAULT_PER_PAGE
+    sort_types: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+
+    @property
+    def sortable(self) -> set[str]:
+        return {c.key for c in self.columns if c.sortable} | {"id"}
+
+
+def _int(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw is not None else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class TableState:
+    """A normalised table request: always safe to hand to a repository."""
+
+    sort: str
+    direction: Direction
+    page: int
+    per_page: int
+    q: str
+    filters: dict[str, str]
+    cursor: str = ""
+
+    @classmethod
+    def from_args(cls, spec: TableSpec, args: MultiDict[str, str]) -> TableState:
+        """Parse the URL; anything unknown falls back to the defaults."""
+        sort = args.get("sort", spec.default_sort)
+        if sort not in spec.sortable:
+            sort = spec.default_sort
+        direction: Direction = "desc" if args.get("dir") == "desc" else "asc"
+        if "dir" not in args:
+            direction = (
+                spec.default_direction
+                if sort == spec.default_sort
+                else _first_direction(spec, sort)
+            )
+        per_page = _int(args.get("per_page"), spec.default_per_page)
+        if per_page not in spec.per_page_choices:
+            per_page = spec.default_per_page
+        filters = {k: args.get(k, "") for k in spec.filters if args.get(k, "") in spec.filters[k]}
+        return cls(
+            sort=sort,
+            direction=direction,
+            page=max(1, _int(args.get("page"), 1)),
+            per_page=per_page,
+            q=args.get("q", "").strip()[:MAX_QUERY_LENGTH],
+            filters=filters,
+            cursor=args.get("cursor", "")[:512],
+        )
+
+    def list_query(self) -> ListQuery:
+        """The repository query for this state."""
+        return ListQuery(
+            sort=self.sort,
+            direction=self.direction,
+            page=self.page,
+            per_page=self.per_page,
+            q=self.q,
+            filters=self.filters,
+        )
+
+    def params(self, **changes: Any) -> dict[str, Any]:
+        """URL parameters for this state with some changed; defaults are left out."""
+        state = replace(self, **changes)
+        out: dict[str, Any] = {"sort": state.sort, "dir": state.direction}
+        if state.page > 1:
+            out["page"] = state.page
+        if state.per_page != DEFAULT_PER_PAGE:
+            out["per_page"] = state.per_page
+        if state.q:
+            out["q"] = state.q
+        out.update({k: v for k, v in state.filters.items() if v})
+        if state.cursor:
+            out["cursor"] = state.cursor
+        return out
+
+
+def _first_direction(spec: TableSpec, sort: str) -> Direction:
+    for column in spec.columns:
+        if column.key == sort:
+            return column.first_direction
+    return "asc"
+
+
+# --- cursors ---------------------------------------------------------------------------
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def encode_cursor(kind: str, key: tuple[Any, ...], skip: int = 0) -> str:
+    """`a.<key>.<skip>` (after) or `b.<key>.<skip>` (before), URL-safe."""
+    raw = json.dumps([_encode_value(v) for v in key], separators=(",", ":")).encode()
+    return f"{kind[0]}.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}.{skip}"
+
+
+def decode_cursor(spec: TableSpec, state: TableState) -> Seek | None:
+    """The keyset seek a cursor asks for, or None if it is absent or malformed."""
+    if state.cursor == "last":
+        return Seek("last")
+    try:
+        kind, data, skip_raw = state.cursor.split(".")
+        values = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+        skip = int(skip_raw)
+        if kind not in ("a", "b") or not isinstance(values, list) or len(values) != 2:
+            return None
+        if not 0 <= skip <= MAX_SKIP_PAGES * state.per_page:
+            return None
+        convert = spec.sort_types.get(state.sort, str)
+        key = (convert(values[0]) if state.sort != "id" else int(values[0]), int(values[1]))
+    except (ValueError, TypeError, json.JSONDecodeError, ArithmeticError):
+        return None
+    return Seek("after" if kind == "a" else "before", key, skip)
+
+
+# --- the view model ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    """A pager link: the page number and its URL."""
+
+    page: int
+    url: str
+
+
+@dataclass
+class TableView(Generic[T]):
+    """A page of rows plus every URL the table macros need."""
+
+    spec: TableSpec
+    state: TableState
+    page: Page[Any]
+    key_of: Callable[[Any], tuple[Any, ...]]
+
+    def url(self, **changes: Any) -> str:
+        return url_for(self.spec.endpoint, **self.state.params(**changes))
+
+    def sort_url(self, column: Column) -> str:
+        """Clicking a header: same column flips direction; a new column starts at page 1."""
+        if column.key == self.state.sort:
+            direction: Direction = "desc" if self.state.direction == "asc" else "asc"
+        else:
+            direction = column.first_direction
+        return self.url(sort=column.key, direction=direction, page=1, cursor="")
+
+    def sort_state(self, column: Column) -> str:
+        """aria-sort value for a header cell."""
+        if column.key != self.state.sort:
+            return "none"
+        return "ascending" if self.state.direction == "asc" else "descending"
+
+    def page_link(self, number: int) -> Link:
+        """A link to page `number`, by keyset when it is near the current page."""
+        current, pages, items = self.page.page, self.page.pages, self.page.items
+        if number <= 1:
+            return Link(1, self.url(page=1, cursor=""))
+        if number >= pages:
+            return Link(pages, self.url(page=pages, cursor="last"))
+        distance = number - current
+        if items and 0 < distance <= MAX_SKIP_PAGES + 1:
+            cursor = encode_cursor(
+                "after", self.key_of(items[-1]), (distance - 1) * self.page.per_page
+            )
+            return Link(number, self.url(page=number, cursor=cursor))
+        if items and 0 < -distance <= MAX_SKIP_PAGES + 1:
+            cursor = encode_cursor(
+                "before", self.key_of(items[0]), (-distance - 1) * self.page.per_page
+            )
+            return Link(number, self.url(page=number, cursor=cursor))
+        return Link(number, self.url(page=number, cursor=""))
+
+    @property
+    def per_page_links(self) -> list[Link]:
+        return [
+            Link(n, self.url(per_page=n, page=1, cursor="")) for n in self.spec.per_page_choices
+        ]
+
+    @property
+    def window(self) -> list[Link | None]:
+        return [self.page_link(n) if n is not None else None for n in self.page.window(2)]
