@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -15,7 +17,16 @@ from app.errors import AppError
 from app.extensions import db
 from app.models.user import ROLES
 from app.repositories.base import unit_of_work
+from app.services.csv_source import CsvFile, CsvFileError
+from app.services.data_pipeline import Progress
 from app.services.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo
+from app.services.user_import import (
+    ImportFailed,
+    ImportReport,
+    import_users,
+    open_rejects,
+    open_user_csv,
+)
 from app.services.users import create_user
 
 db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
@@ -106,6 +117,73 @@ def users_create(email: str, password: str, role: str, name: str) -> None:
         click.echo(f"Error: {exc.message}{' (' + details + ')' if details else ''}", err=True)
         sys.exit(1)
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+
+@users_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing to the database.")
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write rejected rows with reasons  [default: FILE.rejects.csv beside FILE]",
+)
+def users_import(file: Path, dry_run: bool, rejects_path: Path | None) -> None:
+    """Import users from FILE, a UTF-8 CSV with columns email,name,role,active.
+
+    Only email is required; role defaults to user, active to true (true/false,
+    yes/no, 1/0). Accounts get no password: users set one with "forgot password".
+    Rows are committed 100 at a time; bad rows, duplicates and emails already
+    registered go to the rejects file (columns row, email, field, reason, then
+    the file's other columns). Rows are numbered as a spreadsheet shows them:
+    the header is row 1.
+
+    Exit status: 0 when the import ran, even if rows were rejected (the summary
+    counts them); 1 when the file is unusable (nothing is changed) or a batch
+    failed (the batches before it stay committed, and the summary says which).
+    """
+    rejects_path = rejects_path or file.with_name(f"{file.stem}.rejects.csv")
+    try:
+        if rejects_path.resolve() == file.resolve():
+            raise CsvFileError("The rejects file must not be the file being imported.")
+        source = open_user_csv(file)
+        report = _run_import(source, rejects_path, dry_run=dry_run)
+    except (CsvFileError, OSError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except ImportFailed as exc:
+        click.echo(f"Error: {exc.report.summary()}", err=True)
+        click.echo(f"Rejected rows so far: {rejects_path}", err=True)
+        sys.exit(1)
+    click.echo(report.summary())
+    if report.rejected or report.already_registered:
+        click.echo(f"Rejected rows with reasons: {rejects_path}")
+
+
+def _run_import(source: CsvFile, rejects: Path, *, dry_run: bool) -> ImportReport:
+    """Import with a progress bar on stderr, writing rejects as they come."""
+    label = f"{'Checking' if dry_run else 'Importing'} {source.data_rows:,} rows"
+    bar = click.progressbar(length=source.data_rows, label=label, file=sys.stderr)
+    with bar, open_rejects(rejects, source.columns) as write_reject:
+        return import_users(
+            db.session,
+            source.rows(),
+            dry_run=dry_run,
+            on_progress=_advance(bar.update),
+            on_reject=write_reject,
+        )
+
+
+def _advance(update: Callable[[int], None]) -> Callable[[Progress], None]:
+    """Move a progress bar on by the rows the pipeline has read since the last report."""
+    shown = 0
+
+    def advance(progress: Progress) -> None:
+        nonlocal shown
+        update(progress.items_in - shown)
+        shown = progress.items_in
+
+    return advance
 
 
 def register_commands(app: Flask) -> None:

@@ -1,11 +1,60 @@
-"""Request and response schemas of the JSON API (pydantic), shared with the OpenAPI document."""
+"""Request and response schemas of the JSON API (pydantic), shared with the OpenAPI document.
+
+Query-string models (`*ListParams`) describe the list parameters; the OpenAPI
+document turns their fields into `in: query` parameters, so what is validated
+and what is documented are the same thing.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+from app.models.item import ItemStatus
+from app.models.user import Role
+from app.repositories.base import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from app.services.items import MAX_PRICE
+
+MAX_PAGE = 10_000  # OFFSET paging: deeper pages should narrow the search instead
+MAX_QUERY_LENGTH = 100  # the HTML table's search box limit
+INT32_MAX = 2**31 - 1  # ids are INTEGER columns
+PRICE_PATTERN = r"^\d{1,10}\.\d{2}$"
+
+
+def _printable(value: str) -> str:
+    """Refuse NUL and other control characters: PostgreSQL text cannot hold NUL."""
+    if any((ord(c) < 32 and c not in "\t\n\r") or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise ValueError("Remove control characters.")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+Price = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE, decimal_places=2, max_digits=12),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},
+                {"type": "string", "pattern": r"^\d{1,10}(\.\d{1,2})?$"},
+            ],
+            "description": "A decimal with at most two places, as a number or a string.",
+            "examples": ["12.50"],
+        },
+        mode="validation",
+    ),
+]
 
 
 class StrictModel(BaseModel):
@@ -14,9 +63,38 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class PatchModel(StrictModel):
+    """Every field optional, but an explicit null is refused (omit the field instead)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("This field may not be null; leave it out instead.")
+        return value
+
+
+# --- problems ---------------------------------------------------------------------------
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; `errors` maps a field or parameter to its message."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str
+    errors: dict[str, str] | None = None
+
+
+# --- auth and users ---------------------------------------------------------------------
+
+
 class LoginRequest(StrictModel):
-    email: str = Field(min_length=1, max_length=254)
-    password: str = Field(min_length=1, max_length=256)
+    email: Text = Field(min_length=1, max_length=254)
+    password: Text = Field(min_length=1, max_length=256)
 
 
 class UserOut(BaseModel):
@@ -25,7 +103,7 @@ class UserOut(BaseModel):
     id: int
     email: str
     name: str
-    role: Literal["admin", "user", "guest"]
+    role: Role
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None = None
@@ -41,5 +119,92 @@ class TokenOut(BaseModel):
 class ProfilePatch(StrictModel):
     """What a user may change about themselves; role, is_active and id are refused."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    email: str | None = Field(default=None, min_length=3, max_length=254)
+    name: Text | None = Field(default=None, min_length=1, max_length=120)
+    email: Text | None = Field(default=None, min_length=3, max_length=254)
+
+
+class ListParams(BaseModel):
+    """Paging and search shared by every list; unknown query parameters are ignored."""
+
+    direction: Literal["asc", "desc"] = Field("desc", alias="dir")
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    per_page: int = Field(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
+    q: Text = Field("", max_length=MAX_QUERY_LENGTH, description="Case-insensitive search.")
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+
+class UserListParams(ListParams):
+    """GET /users: sort by an allowlisted column, search email and name, filter by role."""
+
+    sort: Literal["id", "email", "name", "role", "created_at"] = "email"
+    direction: Literal["asc", "desc"] = Field("asc", alias="dir")
+    role: Role | SkipJsonSchema[None] = None
+    is_active: bool | SkipJsonSchema[None] = None
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+# --- items ------------------------------------------------------------------------------
+
+
+class ItemOut(BaseModel):
+    """An item; `price` is a string with exactly two decimals ("12.50") so no float rounds it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    owner_id: int
+    name: str
+    description: str
+    status: ItemStatus
+    price: str = Field(pattern=PRICE_PATTERN, examples=["12.50"])
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _two_places(cls, value: Any) -> Any:
+        return f"{Decimal(value):.2f}" if isinstance(value, Decimal | int | float) else value
+
+
+class ItemCreate(StrictModel):
+    """A new item; the owner is whoever creates it. id, owner_id and timestamps are refused."""
+
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text = Field("", max_length=5000)
+    status: ItemStatus = "draft"
+    price: Price
+
+
+class ItemPatch(PatchModel):
+    """Change some fields of an item; leave out what stays the same."""
+
+    name: Text | SkipJsonSchema[None] = Field(None, min_length=1, max_length=200)
+    description: Text | SkipJsonSchema[None] = Field(None, max_length=5000)
+    status: ItemStatus | SkipJsonSchema[None] = None
+    price: Price | SkipJsonSchema[None] = None
+
+
+class ItemListParams(ListParams):
+    """GET /items: the HTML table's sort allowlist, search over name and description."""
+
+    sort: Literal["id", "name", "price", "status", "created_at", "updated_at"] = "created_at"
+    status: ItemStatus | SkipJsonSchema[None] = None
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    page: int
+    per_page: int
+    total: int
+    pages: int

@@ -1,20 +1,25 @@
-"""Administration: manage users (role, active, delete)."""
+"""Administration: manage users (role, active, delete) and read the audit log."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from flask import Blueprint, Response, flash, request, url_for
 from flask_login import current_user
 
+from app.core.events import EventType
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.htmx import htmx, render
 from app.models.user import ROLES, User
 from app.policy import policy
-from app.repositories.base import ListQuery, unit_of_work
+from app.repositories.audit import AuditRepository
+from app.repositories.base import unit_of_work
 from app.repositories.users import UserRepository
 from app.security import current_actor, current_db_user, end_server_sessions
 from app.services import accounts
 from app.web.responses import see_other
+from app.web.tables import Column, TableSpec, build_view
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -26,25 +31,62 @@ def _target(user_id: int) -> User:
     return user
 
 
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() else 1
+USERS = TableSpec(
+    endpoint="admin.users",
+    region_id="users-table",
+    columns=(
+        Column("email", "Email", sortable=True),
+        Column("name", "Name", sortable=True),
+        Column("role", "Role", sortable=True),
+        Column("created_at", "Joined", sortable=True, first_direction="desc"),
+    ),
+    default_sort="email",
+    filters={"role": ROLES},
+    sort_types={"created_at": datetime.fromisoformat},
+)
+AUDIT = TableSpec(
+    endpoint="admin.audit",
+    region_id="audit-table",
+    columns=(
+        Column("created_at", "When", sortable=True, first_direction="desc"),
+        Column("event_type", "Event", sortable=True),
+        Column("actor", "Actor"),
+        Column("ip", "IP"),
+        Column("subject", "Subject"),
+        Column("details", "Details"),
+    ),
+    default_sort="created_at",
+    default_direction="desc",
+    filters={"event_type": tuple(t.value for t in EventType)},
+    sort_types={"created_at": datetime.fromisoformat},
+)
 
 
 @bp.get("/users")
 @policy("admin")
 def users() -> Response:
     """Every account, with role and status controls."""
-    page = UserRepository(db.session).list(
-        ListQuery(sort="email", page=_page_number(), per_page=25, q=request.args.get("q", ""))
-    )
+    view = build_view(USERS, request.args, UserRepository(db.session))
     return render(
         "admin/users.html",
         fragments={"users-table": "users_table"},
-        page=page,
+        view=view,
         roles=ROLES,
-        q=request.args.get("q", ""),
+        role_choices=[(r, r.title()) for r in ROLES],
         me=current_user,
+    )
+
+
+@bp.get("/audit")
+@policy("admin")
+def audit() -> Response:
+    """The audit log, newest first, filterable by event type and searchable by actor."""
+    view = build_view(AUDIT, request.args, AuditRepository(db.session))
+    return render(
+        "admin/audit.html",
+        fragments={"audit-table": "audit_table"},
+        view=view,
+        event_choices=[(t.value, t.value) for t in EventType],
     )
 
 

@@ -26,7 +26,7 @@ from app.security import current_actor
 from app.services import items as item_service
 from app.services.item_counts import count_items
 from app.web.responses import see_other
-from app.web.tables import Column, TableSpec, TableState, TableView, decode_cursor
+from app.web.tables import Column, TableSpec, TableState, TableView, build_view
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
@@ -68,13 +68,9 @@ def _me() -> User:
 
 
 def table_view(args: MultiDict[str, str]) -> TableView[Item]:
-    """Build the table for a query string: cached total, keyset page, owner names."""
-    state = TableState.from_args(SPEC, args)
-    query = state.list_query()
-    total = count_items(db.session, query)
-    page = item_service.list_items(db.session, query, total=total, seek=decode_cursor(SPEC, state))
-    repo = ItemRepository(db.session)
-    return TableView(SPEC, state, page, key_of=lambda item: repo.sort_key(item, state.sort))
+    """The items table for a query string, with its total from the cache."""
+    total = count_items(db.session, TableState.from_args(SPEC, args).list_query())
+    return build_view(SPEC, args, ItemRepository(db.session), total=total)
 
 
 def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any) -> Response:

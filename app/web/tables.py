@@ -239,3 +239,13 @@ class TableView(Generic[T]):
     @property
     def window(self) -> list[Link | None]:
         return [self.page_link(n) if n is not None else None for n in self.page.window(2)]
+
+
+def build_view(
+    spec: TableSpec, args: MultiDict[str, str], repo: Any, *, total: int | None = None
+) -> TableView[Any]:
+    """A TableView for any repository: parse, count (unless given), fetch by keyset when asked."""
+    state = TableState.from_args(spec, args)
+    query = state.list_query()
+    page = repo.list(query, total=total, seek=decode_cursor(spec, state))
+    return TableView(spec, state, page, key_of=lambda row: repo.sort_key(row, state.sort))
