@@ -74,7 +74,7 @@ def render(
     details = htmx()
     block = (fragments or {}).get(details.target or "") if details.wants_fragment else None
     if block:
-        body = render_block(template, block, **context)
+        body = render_block(template, block, **context) + _flashes_out_of_band()
     else:
         from flask import render_template
 
@@ -82,6 +82,15 @@ def render(
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def _flashes_out_of_band() -> str:
+    """Pending flash messages, swapped into #flashes beside the fragment (htmx OOB swap)."""
+    from flask import get_flashed_messages, render_template
+
+    if not get_flashed_messages():
+        return ""
+    return render_template("_flashes.html", oob=True)
 
 
 def hx_redirect(location: str) -> Response:

@@ -9,12 +9,12 @@ from app.extensions import csrf
 
 def register_api(app: Flask) -> None:
     """Mount /api/v1 and authenticate its requests by bearer token before policies run."""
-    from app.api import auth, handlers
+    from app.api import auth, handlers, items, openapi, users
 
     api = Blueprint("api", __name__, url_prefix="/api/v1")
-    api.register_blueprint(auth.bp)
-    api.register_blueprint(handlers.bp)
-    for child in (auth.bp, handlers.bp):
+    children = (auth.bp, handlers.bp, items.bp, users.bp, openapi.bp)
+    for child in children:
+        api.register_blueprint(child)
         csrf.exempt(child)
     app.before_request(auth.load_api_user)
     app.register_blueprint(api)

@@ -1,5 +1,8 @@
 """Request and response schemas of the JSON API (pydantic), shared with the OpenAPI document.
 
+`validate_query`, `validate_body` and `json_response` are how views use them,
+so a request is checked against exactly what the document promises.
+
 Query-string models (`*ListParams`) describe the list parameters; the OpenAPI
 document turns their fields into `in: query` parameters, so what is validated
 and what is documented are the same thing.
@@ -7,20 +10,25 @@ and what is documented are the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+from flask import Response, jsonify
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     WithJsonSchema,
     field_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
+from app.api.errors import field_errors
+from app.errors import BadRequest, ValidationFailed
 from app.models.item import ItemStatus
 from app.models.user import Role
 from app.repositories.base import DEFAULT_PER_PAGE, MAX_PER_PAGE
@@ -31,11 +39,13 @@ MAX_QUERY_LENGTH = 100  # the HTML table's search box limit
 INT32_MAX = 2**31 - 1  # ids are INTEGER columns
 PRICE_PATTERN = r"^\d{1,10}\.\d{2}$"
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def _printable(value: str) -> str:
     """Refuse NUL and other control characters: PostgreSQL text cannot hold NUL."""
     if any((ord(c) < 32 and c not in "\t\n\r") or 0xD800 <= ord(c) <= 0xDFFF for c in value):
-        raise ValueError("Remove control characters.")
+        raise PydanticCustomError("control_characters", "Remove control characters.")
     return value
 
 
@@ -57,6 +67,17 @@ Price = Annotated[
 ]
 
 
+def _optional_not_null(schema: dict[str, Any]) -> None:
+    """Document `X | None = None` fields as optional X: null is refused, so it is not offered."""
+    for name, prop in schema.get("properties", {}).items():
+        options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
+        if "anyOf" in prop and len(options) == 1:
+            merged = {k: v for k, v in prop.items() if k != "anyOf"}
+            schema["properties"][name] = prop = {**options[0], **merged}
+        if prop.get("default", 0) is None:
+            del prop["default"]
+
+
 class StrictModel(BaseModel):
     """Unknown fields are errors (mass-assignment protection), not silently dropped."""
 
@@ -66,11 +87,13 @@ class StrictModel(BaseModel):
 class PatchModel(StrictModel):
     """Every field optional, but an explicit null is refused (omit the field instead)."""
 
+    model_config = ConfigDict(json_schema_extra=_optional_not_null)
+
     @field_validator("*", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
-            raise ValueError("This field may not be null; leave it out instead.")
+            raise PydanticCustomError("null", "This field may not be null; leave it out instead.")
         return value
 
 
@@ -79,6 +102,8 @@ class PatchModel(StrictModel):
 
 class Problem(BaseModel):
     """RFC 9457 problem details; `errors` maps a field or parameter to its message."""
+
+    model_config = ConfigDict(json_schema_extra=_optional_not_null)
 
     type: str = "about:blank"
     title: str
@@ -116,7 +141,7 @@ class TokenOut(BaseModel):
     user: UserOut
 
 
-class ProfilePatch(StrictModel):
+class ProfilePatch(PatchModel):
     """What a user may change about themselves; role, is_active and id are refused."""
 
     name: Text | None = Field(default=None, min_length=1, max_length=120)
@@ -125,6 +150,8 @@ class ProfilePatch(StrictModel):
 
 class ListParams(BaseModel):
     """Paging and search shared by every list; unknown query parameters are ignored."""
+
+    model_config = ConfigDict(json_schema_extra=_optional_not_null)
 
     direction: Literal["asc", "desc"] = Field("desc", alias="dir")
     page: int = Field(1, ge=1, le=MAX_PAGE)
@@ -142,8 +169,8 @@ class UserListParams(ListParams):
 
     sort: Literal["id", "email", "name", "role", "created_at"] = "email"
     direction: Literal["asc", "desc"] = Field("asc", alias="dir")
-    role: Role | SkipJsonSchema[None] = None
-    is_active: bool | SkipJsonSchema[None] = None
+    role: Role | None = None
+    is_active: bool | None = None
 
 
 class UserPage(BaseModel):
@@ -189,17 +216,17 @@ class ItemCreate(StrictModel):
 class ItemPatch(PatchModel):
     """Change some fields of an item; leave out what stays the same."""
 
-    name: Text | SkipJsonSchema[None] = Field(None, min_length=1, max_length=200)
-    description: Text | SkipJsonSchema[None] = Field(None, max_length=5000)
-    status: ItemStatus | SkipJsonSchema[None] = None
-    price: Price | SkipJsonSchema[None] = None
+    name: Text | None = Field(None, min_length=1, max_length=200)
+    description: Text | None = Field(None, max_length=5000)
+    status: ItemStatus | None = None
+    price: Price | None = None
 
 
 class ItemListParams(ListParams):
     """GET /items: the HTML table's sort allowlist, search over name and description."""
 
     sort: Literal["id", "name", "price", "status", "created_at", "updated_at"] = "created_at"
-    status: ItemStatus | SkipJsonSchema[None] = None
+    status: ItemStatus | None = None
 
 
 class ItemPage(BaseModel):
@@ -208,3 +235,33 @@ class ItemPage(BaseModel):
     per_page: int
     total: int
     pages: int
+
+
+# --- validating requests ----------------------------------------------------------------
+
+
+def validate_query(model: type[M], args: Mapping[str, str]) -> M:
+    """Parse query parameters, or raise a 400 naming each bad one (it never reaches SQL)."""
+    try:
+        return model.model_validate({key: args[key] for key in args})
+    except ValidationError as exc:
+        fields = field_errors(exc)
+        detail = f"Check the query parameter(s): {', '.join(sorted(fields))}."
+        raise BadRequest(detail, fields=fields) from None
+
+
+def validate_body(model: type[M], data: Any) -> M:
+    """Parse a JSON object body, or raise a 422 listing each invalid field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send a JSON object.", fields={"body": "Send a JSON object."})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("The request body is not valid.", fields=field_errors(exc)) from None
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response:
+    """Serialise a response schema (the same one the OpenAPI document shows)."""
+    response = jsonify(model.model_dump(mode="json"))
+    response.status_code = status
+    return response

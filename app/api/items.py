@@ -1,0 +1,109 @@
+"""JSON endpoints for items: the same list semantics and ownership rules as the items pages.
+
+Everyone signed in reads every item; owners and admins change them. Another
+user's item answers 404 on PATCH and DELETE, exactly like a missing id.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request, url_for
+
+from app.api.schemas import (
+    INT32_MAX,
+    ItemCreate,
+    ItemListParams,
+    ItemOut,
+    ItemPage,
+    ItemPatch,
+    json_response,
+    validate_body,
+    validate_query,
+)
+from app.extensions import db
+from app.models.item import Item
+from app.policy import policy
+from app.repositories.base import ListQuery, Page, unit_of_work
+from app.security import current_actor, current_db_user
+from app.services import items as item_service
+from app.services.item_counts import count_items
+
+bp = Blueprint("api_items", __name__, url_prefix="/items")
+
+# Ids beyond INTEGER answer 404 at routing instead of overflowing the database driver.
+ITEM_URL = f"/<int(min=1, max={INT32_MAX}):item_id>"
+
+
+def item_page(page: Page[Item]) -> ItemPage:
+    """The API shape of one page of items."""
+    return ItemPage(
+        items=[ItemOut.model_validate(item) for item in page.items],
+        page=page.page,
+        per_page=page.per_page,
+        total=page.total,
+        pages=page.pages,
+    )
+
+
+def list_query(params: ItemListParams) -> ListQuery:
+    """The repository query for validated list parameters."""
+    return ListQuery(
+        sort=params.sort,
+        direction=params.direction,
+        page=params.page,
+        per_page=params.per_page,
+        q=params.q,
+        filters={"status": params.status} if params.status else {},
+    )
+
+
+@bp.get("")
+@policy("read")
+def list_items() -> Response:
+    """One page of items; bad sort, dir, page or per_page answer 400 before any SQL."""
+    query = list_query(validate_query(ItemListParams, request.args))
+    total = count_items(db.session, query)
+    return json_response(item_page(item_service.list_items(db.session, query, total=total)))
+
+
+@bp.post("")
+@policy("write")
+def create_item() -> Response:
+    """Create an item owned by the caller; 201 with its Location."""
+    body = validate_body(ItemCreate, request.get_json(silent=True))
+    with unit_of_work(db.session) as session:
+        item = item_service.create_item(
+            session, current_db_user(), body.model_dump(), actor=current_actor()
+        )
+    response = json_response(ItemOut.model_validate(item), status=201)
+    response.headers["Location"] = url_for(".get_item", item_id=item.id)
+    return response
+
+
+@bp.get(ITEM_URL)
+@policy("read")
+def get_item(item_id: int) -> Response:
+    """Any item, for reading."""
+    return json_response(ItemOut.model_validate(item_service.get_item(db.session, item_id)))
+
+
+@bp.patch(ITEM_URL)
+@policy("write")
+def update_item(item_id: int) -> Response:
+    """Change some fields of an item the caller owns (admins: any item)."""
+    body = validate_body(ItemPatch, request.get_json(silent=True))
+    with unit_of_work(db.session) as session:
+        item = item_service.get_item_for_change(session, current_db_user(), item_id)
+        item_service.update_item(
+            session, item, body.model_dump(exclude_unset=True), actor=current_actor()
+        )
+    return json_response(ItemOut.model_validate(item))
+
+
+@bp.delete(ITEM_URL)
+@policy("write")
+def delete_item(item_id: int) -> Response:
+    """Delete an item the caller owns (admins: any item); 204."""
+    with unit_of_work(db.session) as session:
+        item = item_service.get_item_for_change(session, current_db_user(), item_id)
+        item_service.delete_item(session, item, actor=current_actor())
+    return Response(status=204)

@@ -1,0 +1,302 @@
+"""The OpenAPI 3.1 document of /api/v1, generated from the pydantic schemas the views use.
+
+`OPERATIONS` is the one table of what the API offers: path, method, the Flask
+endpoint that serves it, and its query, body and response schemas. Security
+and the 401/403 answers come from each view's declared `@policy`, so the
+document cannot promise access the code refuses; tests/api/test_openapi.py
+checks the table and the URL map name the same routes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from app.api.schemas import (
+    INT32_MAX,
+    ItemCreate,
+    ItemListParams,
+    ItemOut,
+    ItemPage,
+    ItemPatch,
+    LoginRequest,
+    Problem,
+    ProfilePatch,
+    TokenOut,
+    UserListParams,
+    UserOut,
+    UserPage,
+)
+from app.policy import Policy, declared_policy, policy
+
+PREFIX = "/api/v1"
+REF = "#/components/schemas/{model}"
+PROBLEM_TYPE = "application/problem+json"
+ERROR_TEXT = {
+    400: "A query parameter is not valid (problem JSON names it).",
+    401: "No valid bearer token.",
+    403: "The token's role may not do this.",
+    404: "No such resource (or not one the caller may change).",
+    422: "The request body is not valid (problem JSON lists each field).",
+    429: "Too many attempts; see Retry-After.",
+}
+PATH_PARAMS = {"item_id": {"type": "integer", "minimum": 1, "maximum": INT32_MAX}}
+
+Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]  # (model, mode) -> {"$ref": ...}
+
+bp = Blueprint("api_openapi", __name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operation:
+    """One method on one path, and the schemas it speaks."""
+
+    method: Literal["get", "post", "patch", "delete"]
+    path: str  # OpenAPI template relative to /api/v1, e.g. /items/{item_id}
+    endpoint: str  # the Flask endpoint serving it
+    summary: str
+    tag: str
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()  # besides those implied by policy, query, body and path
+    location: bool = False  # a 201 with a Location header
+
+    @property
+    def operation_id(self) -> str:
+        return self.endpoint.rsplit(".", 1)[-1]
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="post",
+        path="/auth/login",
+        endpoint="api.api_auth.login",
+        summary="Exchange email and password for a bearer token",
+        tag="auth",
+        body=LoginRequest,
+        response=TokenOut,
+        errors=(401, 429),
+    ),
+    Operation(
+        method="post",
+        path="/auth/logout",
+        endpoint="api.api_auth.logout",
+        summary="Revoke the token used for this request",
+        tag="auth",
+        status=204,
+    ),
+    Operation(
+        method="get",
+        path="/me",
+        endpoint="api.api_handlers.me",
+        summary="The signed-in user",
+        tag="me",
+        response=UserOut,
+    ),
+    Operation(
+        method="patch",
+        path="/me",
+        endpoint="api.api_handlers.update_me",
+        summary="Change your name or email",
+        tag="me",
+        body=ProfilePatch,
+        response=UserOut,
+    ),
+    Operation(
+        method="get",
+        path="/items",
+        endpoint="api.api_items.list_items",
+        summary="One page of items, sorted, searched and filtered",
+        tag="items",
+        query=ItemListParams,
+        response=ItemPage,
+    ),
+    Operation(
+        method="post",
+        path="/items",
+        endpoint="api.api_items.create_item",
+        summary="Create an item owned by the caller",
+        tag="items",
+        body=ItemCreate,
+        response=ItemOut,
+        status=201,
+        location=True,
+    ),
+    Operation(
+        method="get",
+        path="/items/{item_id}",
+        endpoint="api.api_items.get_item",
+        summary="One item",
+        tag="items",
+        response=ItemOut,
+    ),
+    Operation(
+        method="patch",
+        path="/items/{item_id}",
+        endpoint="api.api_items.update_item",
+        summary="Change an item you own (admins: any item)",
+        tag="items",
+        body=ItemPatch,
+        response=ItemOut,
+    ),
+    Operation(
+        method="delete",
+        path="/items/{item_id}",
+        endpoint="api.api_items.delete_item",
+        summary="Delete an item you own (admins: any item)",
+        tag="items",
+        status=204,
+    ),
+    Operation(
+        method="get",
+        path="/users",
+        endpoint="api.api_users.list_users",
+        summary="One page of accounts (admins only)",
+        tag="users",
+        query=UserListParams,
+        response=UserPage,
+    ),
+    Operation(
+        method="get",
+        path="/openapi.json",
+        endpoint="api.api_openapi.openapi_document",
+        summary="This document",
+        tag="meta",
+    ),
+)
+
+
+@bp.get("/openapi.json")
+@policy("public")
+def openapi_document() -> Response:
+    """Serve the document (built once per app) so clients and schemathesis read one truth."""
+    document = current_app.extensions.get("openapi")
+    if document is None:
+        document = current_app.extensions["openapi"] = build_document(current_app)
+    return jsonify(document)
+
+
+def build_document(app: Flask) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document for this app's API."""
+    refs, components = _components()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        access = declared_policy(app.view_functions.get(op.endpoint))
+        if access is None:
+            raise LookupError(f"{op.endpoint} is not a view with a policy")
+        paths.setdefault(op.path, {})[op.method] = _operation(op, access, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "App API",
+            "version": "1",
+            "description": "JSON API for the React client. Errors are RFC 9457 problem JSON.",
+        },
+        "servers": [{"url": PREFIX}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _components() -> tuple[Refs, dict[str, Any]]:
+    """Every body and response schema, with nested models collected under components."""
+    wanted: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(Problem, "serialization"): None}
+    for op in OPERATIONS:
+        if op.body is not None:
+            wanted[(op.body, "validation")] = None
+        if op.response is not None:
+            wanted[(op.response, "serialization")] = None
+    refs, schema = models_json_schema(list(wanted), ref_template=REF)
+    by_model: Refs = {(model, mode): ref for (model, mode), ref in refs.items()}
+    return by_model, schema.get("$defs", {})
+
+
+def _operation(op: Operation, access: Policy, refs: Refs) -> dict[str, Any]:
+    """One operation object: parameters, body, responses and security."""
+    out: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": _responses(op, access, refs),
+    }
+    parameters = _path_parameters(op.path) + _query_parameters(op.query)
+    if parameters:
+        out["parameters"] = parameters
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
+    if access == "public":
+        out["security"] = []
+    return out
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMS[name]}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+
+
+def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
+    """One optional `in: query` parameter per field of a query model, constraints included."""
+    if model is None:
+        return []
+    out = []
+    for name, prop in model.model_json_schema()["properties"].items():
+        schema = {k: v for k, v in prop.items() if k not in ("title", "description")}
+        param = {"name": name, "in": "query", "required": False, "schema": schema}
+        if "description" in prop:
+            param["description"] = prop["description"]
+        out.append(param)
+    return out
+
+
+def _responses(op: Operation, access: Policy, refs: Refs) -> dict[str, Any]:
+    """The success response plus every error this operation can answer."""
+    success: dict[str, Any] = {"description": "No content" if op.status == 204 else "OK"}
+    if op.response is not None:
+        schema = refs[(op.response, "serialization")]
+        success["content"] = {"application/json": {"schema": schema}}
+    elif op.status != 204:
+        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+    if op.location:
+        success["description"] = "Created"
+        success["headers"] = {
+            "Location": {"description": "URL of the new resource", "schema": {"type": "string"}}
+        }
+    responses: dict[str, Any] = {str(op.status): success}
+    problem = {PROBLEM_TYPE: {"schema": refs[(Problem, "serialization")]}}
+    for status in sorted(_error_statuses(op, access)):
+        responses[str(status)] = {"description": ERROR_TEXT[status], "content": problem}
+    return responses
+
+
+def _error_statuses(op: Operation, access: Policy) -> set[int]:
+    """Errors implied by the declaration: who may call, and what can be invalid."""
+    statuses = set(op.errors)
+    if access != "public":
+        statuses.add(401)
+    if access in ("write", "admin"):
+        statuses.add(403)
+    if op.query is not None:
+        statuses.add(400)
+    if op.body is not None:
+        statuses.add(422)
+    if "{" in op.path:
+        statuses.add(404)
+    return statuses
