@@ -234,7 +234,8 @@ def test_delete_refreshes_the_table_region(app: Flask, as_user: FlaskClient, cat
     )
     assert response.status_code == 200 and response.headers["HX-Retarget"] == "#items-table"
     html = response.get_data(as_text=True)
-    assert "a-item 01" not in html and names(html)[0] == "a-item 02"
+    assert "a-item 01" not in names(html) and names(html)[0] == "a-item 02"
+    assert "“a-item 01” has been deleted." in html  # the flash rides along out of band
     with app.app_context():
         assert db.session.get(Item, item_id) is None
 
