@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from app.core.database import build_engine
+from app.core.migrations import include_object_for
 from app.models import Base
 from app.settings import Settings
 
@@ -23,6 +24,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters by copy
         compare_type=True,
+        include_object=include_object_for(connection.dialect.name),
     )
 
 

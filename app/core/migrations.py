@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -20,6 +22,20 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
+
+
+def include_object_for(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """An autogenerate filter leaving other databases' indexes (Index.ddl_if) out."""
+
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        if type_ != "index" or reflected:
+            return True
+        wanted = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return wanted is None or wanted == dialect
+
+    return include_object
 
 
 def upgrade(

@@ -29,6 +29,13 @@ class Item(TimestampMixin, Base):
         Index("ix_item_created_at_id", "created_at", "id"),
         Index("ix_item_updated_at_id", "updated_at", "id"),
         Index("ix_item_owner_id_id", "owner_id", "id"),
+        # A trigram index makes "contains" searches (ILIKE '%term%') fast on PostgreSQL.
+        Index(
+            "ix_item_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

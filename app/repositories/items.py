@@ -20,7 +20,7 @@ class ItemRepository(BaseRepository[Item]):
         "created_at": Item.created_at,
         "updated_at": Item.updated_at,
     }
-    searchable = (Item.name, Item.description)
+    searchable = (Item.name,)  # trigram-indexed on PostgreSQL (migration 0003)
     filterable = {"status": Item.status, "owner_id": Item.owner_id}
     default_sort = "id"
 
