@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.core.middleware import register_middleware
     from app.core.redis_conn import init_redis
     from app.extensions import csrf, db
+    from app.json import SafeJSONProvider
     from app.mail import init_mail
     from app.policy import register_policy_enforcement
     from app.security import init_security
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         static_folder="../static",
         instance_path=str(settings.instance_path),
     )
+    app.json = SafeJSONProvider(app)
     configure(app, settings)
     register_middleware(app, hsts=settings.preferred_url_scheme == "https")
     db.init_app(
@@ -74,6 +76,7 @@ def configure(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session
         WTF_CSRF_HEADERS=["X-CSRFToken"],
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked by the policy hook, after authentication
         REGISTRATION_ENABLED=settings.registration_enabled,
     )
     app.extensions["settings"] = settings

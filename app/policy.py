@@ -21,6 +21,7 @@ from flask import Flask, current_app, request
 from flask_login import current_user
 
 from app.errors import Forbidden, Unauthorized
+from app.extensions import csrf
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +87,8 @@ def register_policy_enforcement(app: Flask, *, public_endpoints: tuple[str, ...]
         if name is None:
             log.error("endpoint %s has no access policy; refused", request.endpoint)
         check_access(name, request.method)
+        # CSRF after the sign-in check: an expired session is sent to sign in (and
+        # back), not told its form expired. The API uses bearer tokens, no cookies.
+        unsafe = request.method not in SAFE_METHODS and not request.path.startswith("/api/")
+        if unsafe and current_app.config.get("WTF_CSRF_ENABLED", True):
+            csrf.protect(apply_exemptions=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request, session
+from flask import Flask, Response, current_app, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
@@ -83,11 +83,21 @@ def init_security(app: Flask, settings: Settings) -> None:
         RATELIMIT_KEY_PREFIX=f"{prefix}:limits",
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_ENABLED=settings.rate_limits_enabled,
-        REMEMBER_COOKIE_DURATION=settings.session_ttl_seconds,
+        PERMANENT_SESSION_LIFETIME=settings.session_ttl_seconds,
     )
     # Flask-Limiter keeps the first app's key prefix forever; each app (and test) sets its own.
     limiter._key_prefix = f"{prefix}:limits"
     limiter.init_app(app)
+    app.after_request(_private_responses_not_stored)
+
+
+def _private_responses_not_stored(response: Response) -> Response:
+    """Signed-in pages and every API answer stay out of shared and browser caches."""
+    if request.endpoint == "static" or "Cache-Control" in response.headers:
+        return response
+    if request.path.startswith("/api/") or current_user.is_authenticated:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def token_store() -> TokenStore:
@@ -111,9 +121,16 @@ def current_actor() -> Actor:
 
 
 def sign_in(user: User, *, remember: bool) -> None:
-    """Start a brand-new session for this user (no fixation)."""
+    """Start a brand-new session for this user (no fixation).
+
+    "Keep me signed in" makes the session itself outlive the browser (a
+    permanent cookie) rather than issuing Flask-Login's separate remember
+    cookie: there is then one credential, and signing out ends it on the
+    server (Redis mode) instead of leaving a copy valid for two weeks.
+    """
     rotate_session(session)
-    login_user(user, remember=remember)
+    session.permanent = remember
+    login_user(user, remember=False)
 
 
 def sign_out() -> None:
@@ -145,10 +162,11 @@ def safe_next(target: str | None, fallback: str = "/") -> str:
     return target
 
 
-def login_key() -> str:
-    """Rate-limit key for the account being tried (not the IP)."""
-    email = request.form.get("email") or (request.get_json(silent=True) or {}).get("email") or ""
-    return f"account:{str(email).strip().lower()[:254]}"
+def account_ip_key() -> str:
+    """Rate-limit key for (account, client IP): a flood elsewhere never blocks the owner."""
+    data = request.get_json(silent=True) if request.is_json else None
+    raw = request.form.get("email") or (data.get("email") if isinstance(data, dict) else "") or ""
+    return f"account:{str(raw).strip().lower()[:254]}|{client_ip()}"
 
 
 def throttle_key(email: str) -> str:

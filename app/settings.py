@@ -89,6 +89,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     preferred_url_scheme: Literal["http", "https"] = "http"
+    public_url: str = "http://127.0.0.1:5000"
     trusted_proxies: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -136,6 +137,7 @@ class Settings:
             log_json=_bool(e.get("LOG_JSON"), True),
             preferred_url_scheme="https" if _bool(e.get("HTTPS"), False) else "http",
             trusted_proxies=_int(e, "TRUSTED_PROXIES", 0),
+            public_url=(e.get("PUBLIC_URL") or cls.public_url).rstrip("/"),
         )
         settings.check()
         return settings
@@ -150,6 +152,16 @@ class Settings:
                 "(APP_ENV=production), e.g. "
                 "`python -c 'import secrets; print(secrets.token_hex(32))'`"
             )
+        if self.public_url == Settings.public_url:
+            raise SettingsError(
+                "PUBLIC_URL must be set in production to the address users open "
+                "(e.g. https://app.example.com): password-reset links are built from it"
+            )
+
+    @property
+    def external_base(self) -> str:
+        """Where users reach the app; links in emails start here, never at the Host header."""
+        return self.public_url.rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

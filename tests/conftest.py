@@ -113,6 +113,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-" + "x" * 32,
         "instance_path": tmp_path / "instance",
         "password_hash_iterations": FAST_ITERATIONS,
+        "public_url": "http://localhost",
         "log_json": False,
         "redis_key_prefix": f"test-{RUN_ID}",
         "queue_prefix": f"test-{RUN_ID}",

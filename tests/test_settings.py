@@ -79,5 +79,11 @@ def test_production_with_a_real_secret_starts(tmp_path: Path) -> None:
         secret_key="k" * 64,
         instance_path=tmp_path,
         database_url=f"sqlite:///{tmp_path}/p.sqlite3",
+        public_url="https://app.example.com",
     )
     assert create_app(settings).config["SECRET_KEY"] == "k" * 64
+
+
+def test_production_needs_a_public_url_for_links(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="PUBLIC_URL"):
+        Settings(env="production", secret_key="k" * 64, instance_path=tmp_path).check()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 from pydantic import ValidationError
 
-from app.errors import problem
+from app.errors import ValidationFailed, problem
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
@@ -29,3 +29,15 @@ def validation_problem(exc: ValidationError) -> Response:
         code="validation_failed",
         fields=field_errors(exc),
     )
+
+
+def json_body() -> object:
+    """The request's JSON body; a body that is not a JSON document is a 422, an absent one {}."""
+    if not request.get_data(cache=True):
+        return {}
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ValidationFailed(
+            "The request body is not valid JSON.", fields={"body": "Send a JSON object."}
+        )
+    return data

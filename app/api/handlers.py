@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from flask_login import current_user
 from pydantic import ValidationError
 
-from app.api.errors import validation_problem
+from app.api.errors import json_body, validation_problem
 from app.api.schemas import ProfilePatch, UserOut
 from app.extensions import db
 from app.policy import policy
@@ -29,7 +29,7 @@ def me() -> Response:
 def update_me() -> Response:
     """Change name or email; role, is_active, id and unknown fields answer 422."""
     try:
-        patch = ProfilePatch.model_validate(request.get_json(silent=True) or {})
+        patch = ProfilePatch.model_validate(json_body())
     except ValidationError as exc:
         return validation_problem(exc)
     with unit_of_work(db.session) as session:

@@ -47,6 +47,13 @@ def incoming_request_id() -> str:
     return candidate if _SAFE_REQUEST_ID.match(candidate) else uuid.uuid4().hex
 
 
+def _loggable_path() -> str:
+    """The request path, with secrets in the URL (reset tokens) replaced by the route pattern."""
+    if request.view_args and "token" in request.view_args and request.url_rule is not None:
+        return request.url_rule.rule
+    return request.path
+
+
 def register_middleware(app: Flask, *, hsts: bool = False) -> None:
     """Install the before/after hooks on the app."""
 
@@ -70,12 +77,12 @@ def register_middleware(app: Flask, *, hsts: bool = False) -> None:
         access_log.info(
             "%s %s %s %.1fms",
             request.method,
-            request.path,
+            _loggable_path(),
             response.status_code,
             elapsed_ms,
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": _loggable_path(),
                 "status": response.status_code,
                 "duration_ms": round(elapsed_ms, 2),
                 "bytes": response.calculate_content_length(),

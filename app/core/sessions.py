@@ -18,6 +18,8 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
+BROWSER_SESSION_TTL = 24 * 3600
+ANONYMOUS_SESSION_TTL = 3600
 _serializer = TaggedJSONSerializer()
 
 
@@ -41,7 +43,13 @@ class RedisSessionInterface(SessionInterface):
     def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int) -> None:
         self.redis = client
         self.prefix = prefix
-        self.ttl = ttl_seconds
+        self.ttl = ttl_seconds  # "keep me signed in" (a permanent session)
+
+    def _ttl_for(self, session: ServerSession) -> int:
+        """Remembered sessions live long; browser sessions a day; anonymous ones an hour."""
+        if session.permanent:
+            return self.ttl
+        return BROWSER_SESSION_TTL if session.get("_user_id") else ANONYMOUS_SESSION_TTL
 
     def _key(self, sid: str) -> str:
         return f"{self.prefix}:session:{sid}"
@@ -79,7 +87,7 @@ class RedisSessionInterface(SessionInterface):
         response.set_cookie(
             name,
             session.sid,
-            max_age=self.ttl,
+            max_age=self.ttl if session.permanent else None,
             httponly=self.get_cookie_httponly(app),
             secure=self.get_cookie_secure(app),
             samesite=self.get_cookie_samesite(app),
@@ -89,7 +97,8 @@ class RedisSessionInterface(SessionInterface):
 
     def _write(self, session: ServerSession) -> None:
         pipe = self.redis.pipeline()
-        pipe.set(self._key(session.sid), _serializer.dumps(dict(session)), ex=self.ttl)
+        ttl = self._ttl_for(session)
+        pipe.set(self._key(session.sid), _serializer.dumps(dict(session)), ex=ttl)
         user_id = session.get("_user_id")
         if user_id:
             uid = str(user_id).split(":", 1)[0]

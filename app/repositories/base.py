@@ -24,6 +24,7 @@ Direction = Literal["asc", "desc"]
 PER_PAGE_CHOICES: tuple[int, ...] = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
+MAX_PAGE = 10_000_000  # far past any real table, and far from overflowing an SQL OFFSET
 
 
 class QueryError(ValueError):
@@ -101,8 +102,8 @@ class Page(Generic[T]):
 
 
 def clamp_page(page: int, per_page: int) -> tuple[int, int]:
-    """Keep page >= 1 and per_page within 1..MAX_PER_PAGE."""
-    return max(1, page), min(max(1, per_page), MAX_PER_PAGE)
+    """Keep page within 1..MAX_PAGE and per_page within 1..MAX_PER_PAGE."""
+    return min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)
 
 
 class BaseRepository(Generic[T]):

@@ -18,8 +18,14 @@ from app.errors import BadRequest, Conflict, Forbidden, ValidationFailed
 from app.models.base import utcnow
 from app.models.user import ROLES, User
 from app.repositories.users import UserRepository
-from app.services.users import Actor, normalize_email, password_problem
-from app.utils.crypto import burn_verification_time, hash_password, needs_rehash, verify_password
+from app.services.users import Actor, has_control_chars, normalize_email, password_problem
+from app.utils.crypto import (
+    burn_verification_time,
+    hash_password,
+    needs_rehash,
+    parse_hash,
+    verify_password,
+)
 
 RESET_TOKEN_MAX_AGE = 60 * 60  # seconds a reset link stays valid
 _RESET_SALT = "password-reset"
@@ -54,18 +60,20 @@ def authenticate(
     Unknown emails spend the same hashing time as wrong passwords so response
     times do not reveal which accounts exist.
     """
-    user = UserRepository(session).by_email(email) if email.strip() else None
+    usable = email.strip() and not has_control_chars(email)
+    user = UserRepository(session).by_email(email) if usable else None
     if user is None or not user.password_hash:
         burn_verification_time(password, iterations)
         _publish(
             EventType.USER_LOGIN_FAILED,
             user,
             Actor(ip=ip),
-            actor_email=email.strip().lower()[:254],
+            actor_email="".join(ch for ch in email.strip().lower() if ch.isprintable())[:254],
             reason="unknown" if user is None else "no_password",
         )
         return LoginResult(None, "unknown")
     if not verify_password(password, user.password_hash):
+        _equalize_cost(user.password_hash, password, iterations)
         _publish(
             EventType.USER_LOGIN_FAILED, user, Actor(user_id=user.id, ip=ip), reason="password"
         )
@@ -81,6 +89,13 @@ def authenticate(
     session.flush()
     _publish(EventType.USER_LOGIN, user, Actor(user_id=user.id, ip=ip))
     return LoginResult(user)
+
+
+def _equalize_cost(encoded: str | None, password: str, iterations: int) -> None:
+    """An old, cheaper hash fails as slowly as an unknown email (no timing oracle)."""
+    parsed = parse_hash(encoded or "")
+    if parsed is not None and parsed[0] < iterations:
+        burn_verification_time(password, iterations - parsed[0])
 
 
 def record_logout(user: User, *, ip: str | None, everywhere: bool = False) -> None:
@@ -102,6 +117,8 @@ def update_profile(session: Session, user: User, data: dict[str, Any], *, actor:
         name = str(data["name"] or "").strip()
         if len(name) > 120:
             errors["name"] = "Use at most 120 characters."
+        elif has_control_chars(name):
+            errors["name"] = "Remove the control characters."
         elif not name:
             errors["name"] = "Enter your name."
         elif name != user.name:

@@ -21,7 +21,7 @@ from app.models.item import ITEM_STATUSES, Item
 from app.models.user import User
 from app.repositories.base import ListQuery
 from app.repositories.items import ItemRepository
-from app.services.users import Actor
+from app.services.users import Actor, has_control_chars
 
 MAX_PRICE = Decimal("9999999999.99")
 BULK_ACTIONS = ("delete", "activate", "archive", "draft")
@@ -56,11 +56,15 @@ def clean_item_fields(data: Mapping[str, Any], *, partial: bool) -> dict[str, An
             errors["name"] = "Enter a name."
         elif len(name) > 200:
             errors["name"] = "Use at most 200 characters."
+        elif has_control_chars(name):
+            errors["name"] = "Remove the control characters."
         out["name"] = name
     if "description" in data:
         description = str(data.get("description") or "").strip()
         if len(description) > 5000:
             errors["description"] = "Use at most 5,000 characters."
+        elif has_control_chars(description, multiline=True):
+            errors["description"] = "Remove the control characters."
         out["description"] = description
     if "status" in data or not partial:
         status = str(data.get("status") or "draft")

@@ -29,8 +29,19 @@ class Actor:
 SYSTEM = Actor()
 
 
+_CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
+
+
+def has_control_chars(value: str, *, multiline: bool = False) -> bool:
+    """True for NUL and other control characters (PostgreSQL refuses NUL outright)."""
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+    return any(ch in _CONTROL or (ch in "\n\r\t" and ch not in allowed) for ch in value)
+
+
 def normalize_email(raw: str) -> str:
     """Validate the syntax and return the address lower-cased; raises ValueError."""
+    if has_control_chars(raw):
+        raise ValueError("The email address contains characters that are not allowed.")
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
@@ -70,6 +81,8 @@ def create_user(
         errors["password"] = problem
     if len(name) > 120:
         errors["name"] = "Use at most 120 characters."
+    elif has_control_chars(name):
+        errors["name"] = "Remove the control characters."
     if errors:
         raise ValidationFailed(fields=errors)
     repo = UserRepository(session)

@@ -15,11 +15,11 @@ from app.policy import policy
 from app.repositories.base import unit_of_work
 from app.repositories.users import UserRepository
 from app.security import (
+    account_ip_key,
     client_ip,
     current_db_user,
     end_server_sessions,
     limiter,
-    login_key,
     login_throttle,
     safe_next,
     sign_in,
@@ -28,6 +28,7 @@ from app.security import (
 )
 from app.services import accounts
 from app.services.accounts import RESET_TOKEN_MAX_AGE
+from app.services.users import has_control_chars
 from app.web.responses import see_other
 
 bp = Blueprint("auth", __name__)
@@ -53,7 +54,6 @@ def login() -> Response:
 @bp.post("/login")
 @policy("public")
 @limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit("50 per hour", key_func=login_key, methods=["POST"])
 def login_submit() -> Response:
     """Check credentials with a progressive lockout per (account, IP)."""
     form = request.form
@@ -163,7 +163,7 @@ def forgot() -> Response:
 @bp.post("/forgot")
 @policy("public")
 @limiter.limit("5 per minute; 20 per hour", methods=["POST"])
-@limiter.limit("5 per hour", key_func=login_key, methods=["POST"])
+@limiter.limit("5 per hour", key_func=account_ip_key, methods=["POST"])
 def forgot_submit() -> Response:
     """Email a reset link if the account exists; the answer is the same either way."""
     email = request.form.get("email", "").strip()
@@ -176,7 +176,7 @@ def forgot_submit() -> Response:
             values={},
             errors={"email": "Enter the email you signed up with."},
         )
-    user = UserRepository(db.session).by_email(email)
+    user = None if has_control_chars(email) else UserRepository(db.session).by_email(email)
     if user is not None and user.is_active:
         token = accounts.make_reset_token(user, get_settings().secret_key)
         send_email(
@@ -184,7 +184,7 @@ def forgot_submit() -> Response:
             "reset_password",
             user=user,
             minutes=RESET_TOKEN_MAX_AGE // 60,
-            link=url_for("auth.reset", token=token, _external=True),
+            link=get_settings().external_base + url_for("auth.reset", token=token),
         )
     return render(
         "auth/forgot.html",

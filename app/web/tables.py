@@ -20,7 +20,14 @@ from typing import Any, Generic, TypeVar
 from flask import url_for
 from werkzeug.datastructures import MultiDict
 
-from app.repositories.base import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, Direction, ListQuery, Page
+from app.repositories.base import (
+    DEFAULT_PER_PAGE,
+    MAX_PAGE,
+    PER_PAGE_CHOICES,
+    Direction,
+    ListQuery,
+    Page,
+)
 from app.repositories.keyset import MAX_SKIP_PAGES, Seek
 
 T = TypeVar("T")
@@ -96,7 +103,7 @@ class TableState:
         return cls(
             sort=sort,
             direction=direction,
-            page=max(1, _int(args.get("page"), 1)),
+            page=min(max(1, _int(args.get("page"), 1)), MAX_PAGE),
             per_page=per_page,
             q=args.get("q", "").strip()[:MAX_QUERY_LENGTH],
             filters=filters,

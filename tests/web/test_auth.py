@@ -38,13 +38,18 @@ def test_login_success_redirects_to_next_and_sets_a_fresh_session(
     assert client.get("/profile").status_code == 200
 
 
-def test_session_cookie_flags(client: FlaskClient, accounts: dict[str, int]) -> None:
-    response = login(client, "user@example.com", remember="on")
-    cookies = response.headers.getlist("Set-Cookie")
-    session_cookie = next(c for c in cookies if c.startswith("session="))
-    remember_cookie = next(c for c in cookies if c.startswith("remember_token="))
-    for cookie in (session_cookie, remember_cookie):
-        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+def test_session_cookie_flags_and_keep_me_signed_in(
+    client: FlaskClient, accounts: dict[str, int]
+) -> None:
+    plain = login(client, "user@example.com")
+    cookie = next(c for c in plain.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Expires=" not in cookie
+    client.post("/logout")
+    kept = login(client, "user@example.com", remember="on")
+    cookies = kept.headers.getlist("Set-Cookie")
+    lasting = next(c for c in cookies if c.startswith("session="))
+    assert "Expires=" in lasting and "HttpOnly" in lasting  # outlives the browser
+    assert not any(c.startswith("remember_token=") for c in cookies)  # one credential only
 
 
 def test_secure_cookies_over_https(sqlite_url: str, tmp_path: Path) -> None:
