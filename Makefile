@@ -33,13 +33,14 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 install-app: $(VENV)/.app-installed
 install: $(VENV)/.dev-installed
 
+run: export LOG_JSON ?= 0
 run: install-app
 	@mkdir -p $(INSTANCE)
 	@$(FLASK) db upgrade
 	@if [ ! -f $(INSTANCE)/.seeded ]; then $(FLASK) seed && touch $(INSTANCE)/.seeded; \
 	else echo "Demo data already loaded (delete $(INSTANCE)/.seeded to reseed). Sign in as admin@example.com, user@example.com or guest@example.com with password demo-password."; fi
 	@echo "Serving http://127.0.0.1:$(PORT)  (Ctrl+C to stop)"
-	@LOG_JSON=$${LOG_JSON:-0} $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 # Browser tests drive Debian's Chromium; install it when we can (root + apt), else they skip.
 chromium:
@@ -65,8 +66,11 @@ pytest: install chromium
 
 test: lint pytest
 
+# Benchmarks print figures with a baseline measured in the same run (see README).
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/cache.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/tables.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
