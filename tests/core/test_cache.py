@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -41,6 +42,7 @@ from app.core.cache import (
     set_default_cache,
 )
 from app.core.cache.serialization import dumps, loads
+from app.core.cache.ticker import INTERVAL, TICKER, Ticker
 from app.core.events import Event, EventBus, EventType, FunctionHandler
 
 
@@ -74,6 +76,40 @@ def test_lru_keeps_the_most_recently_used_and_evicts_the_least() -> None:
     assert l1.get("b") is None
 
 
+def test_entries_used_since_the_last_sweep_survive_eviction() -> None:
+    # CLOCK (second chance): a hit sets a flag instead of reordering; the sweep spares
+    # flagged entries once. Recently used entries survive, unused ones go oldest first.
+    l1 = MemoryCache(max_entries=4)
+    for key in "abcd":
+        l1.set(key, key)
+    l1.get("a")
+    l1.get("c")
+    l1.set("e", "e")
+    l1.set("f", "f")
+    assert sorted(l1.keys()) == ["a", "c", "e", "f"]
+    l1.set("g", "g")  # the flags were spent: now a, the oldest, goes
+    assert sorted(l1.keys()) == ["c", "e", "f", "g"]
+
+
+def test_hits_through_the_cache_count_as_use_for_eviction() -> None:
+    cache = Cache(l1=MemoryCache(max_entries=3))
+    for key in "abc":
+        cache.set(key, key)
+    assert cache.get("a") == "a"
+    assert cache.get_or_set("b", lambda: "reloaded") == "b"
+    cache.set("d", "d")
+    assert sorted(cache.l1.keys()) == ["a", "b", "d"]
+
+
+def test_overwriting_a_key_never_evicts_another() -> None:
+    l1 = MemoryCache(max_entries=2)
+    l1.set("a", 1)
+    l1.set("b", 2)
+    l1.set("a", 3)
+    assert sorted(l1.keys()) == ["a", "b"]
+    assert l1.get("a") == 3
+
+
 def test_lru_evicts_at_the_default_limit_of_1000_and_counts_it() -> None:
     l1 = MemoryCache()
     before = sample("app_cache_evictions_total", tier="l1", reason="capacity")
@@ -99,6 +135,60 @@ def test_entries_expire_after_their_own_ttl(clock: ManualClock) -> None:
     clock.advance(50)
     assert l1.get("long") is None
     assert len(l1) == 0
+
+
+def test_with_the_real_clock_entries_expire_on_time_give_or_take_a_tick() -> None:
+    l1 = MemoryCache()
+    start = time.monotonic()
+    l1.set("brief", 1, ttl=0.2)
+    assert l1.get("brief") == 1
+    while l1.get("brief") is not None:  # the ticking thread may lag a busy machine a little
+        assert time.monotonic() - start < 2.0, "the entry never expired"
+        time.sleep(0.01)
+    assert time.monotonic() - start >= 0.2 - INTERVAL
+
+
+def test_the_coarse_clock_is_one_tick_ahead_of_the_real_one() -> None:
+    for _ in range(20):
+        before = time.monotonic()
+        now = TICKER.now
+        assert now >= before - 0.5  # the thread keeps up (generous: CI machines are busy)
+        assert now <= time.monotonic() + INTERVAL
+        time.sleep(INTERVAL / 2)
+
+
+def test_a_clock_that_stopped_is_caught_up_and_restarted_by_writes() -> None:
+    ticker = Ticker()  # never started: as if its thread had died a minute ago
+    ticker.now -= 60
+    exact = time.monotonic()
+    ticker.catch_up(exact)
+    try:
+        assert ticker.now >= exact + ticker.interval
+        assert ticker.running
+    finally:
+        ticker.stop()
+    assert not ticker.running
+
+
+def test_the_clock_ticks_again_in_a_forked_child() -> None:
+    TICKER.start()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether the clock moves, then leave without pytest
+        moving = False
+        try:
+            before = TICKER.now
+            time.sleep(0.1)
+            moving = TICKER.running and TICKER.now > before
+        finally:
+            os.write(write, b"1" if moving else b"0")
+            os._exit(0)
+    os.close(write)
+    try:
+        os.waitpid(pid, 0)
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
 
 
 def test_a_zero_sized_l1_stores_nothing() -> None:
@@ -347,6 +437,7 @@ def test_hits_and_misses_are_counted_per_tier(clock: ManualClock) -> None:
     a, b, _, _ = two_instances(clock)
     names = [("app_cache_hits_total", "l1"), ("app_cache_hits_total", "l2")]
     names += [("app_cache_misses_total", "l1"), ("app_cache_misses_total", "l2")]
+    TICKER.run_jobs()  # other caches' batched hits are exported now, not inside our window
     before = {n: sample(n[0], tier=n[1]) for n in names}
     a.get_or_set("k", lambda: 1)  # l1 miss, l2 miss, load
     b.get("k")  # l1 miss, l2 hit
@@ -358,6 +449,30 @@ def test_hits_and_misses_are_counted_per_tier(clock: ManualClock) -> None:
     assert after[("app_cache_misses_total", "l2")] - before[("app_cache_misses_total", "l2")] == 1
     assert after[("app_cache_hits_total", "l2")] - before[("app_cache_hits_total", "l2")] == 1
     assert after[("app_cache_hits_total", "l1")] - before[("app_cache_hits_total", "l1")] == 64
+
+
+def test_batched_l1_hits_reach_prometheus_within_seconds_without_asking() -> None:
+    cache = Cache()
+    cache.set("k", 1)
+    before = sample("app_cache_hits_total", tier="l1")
+    for _ in range(10):
+        cache.get("k")
+    deadline = time.monotonic() + 5
+    while sample("app_cache_hits_total", tier="l1") < before + 10:
+        assert time.monotonic() < deadline, "the ticker did not export the hits"
+        time.sleep(0.05)
+
+
+def test_get_l1_answers_from_this_process_only(clock: ManualClock) -> None:
+    a, b, _, _ = two_instances(clock)
+    a.set("k", 1)
+    assert b.get_l1("k", "absent") == "absent"  # in L2, not in b's L1
+    assert b.stats().l1_misses == b.stats().l2_hits == 0
+    assert a.get_l1("k") == 1
+    assert a.stats().l1_hits == 1
+    clock.advance(3600)
+    assert a.get_l1("k") is None
+    assert len(a.l1) == 0  # the expired entry was dropped on the way
 
 
 def test_add_stores_only_when_absent(clock: ManualClock) -> None:
@@ -597,6 +712,52 @@ def test_tags_can_be_computed_from_the_arguments() -> None:
     profile(2)
     cache.delete_tag("user:1")
     assert cache.l1.keys() == [profile.cache_key(2)]
+
+
+def test_hits_neither_compute_tags_nor_build_the_loader() -> None:
+    cache = Cache()
+    tag_calls: list[int] = []
+
+    def tags(user_id: int) -> list[str]:
+        tag_calls.append(user_id)
+        return [f"user:{user_id}"]
+
+    @cached(cache=cache, tags=tags)
+    def profile(user_id: int) -> str:
+        return f"profile {user_id}"
+
+    for _ in range(5):
+        assert profile(1) == "profile 1"
+    assert tag_calls == [1]
+    assert cache.stats().l1_hits == 4
+    assert cache.stats().loads == 1
+
+
+def test_remembered_keys_tell_equal_values_of_other_types_apart() -> None:
+    cache = Cache()
+
+    @cached(cache=cache)
+    def kind(value: object) -> str:
+        return type(value).__name__
+
+    assert [kind(1), kind(1), kind(True), kind(1.0), kind("1"), kind(1)] == [
+        "int",
+        "int",
+        "bool",
+        "float",
+        "str",
+        "int",
+    ]
+    assert len({kind.cache_key(v) for v in (1, True, 1.0, "1", Decimal(1))}) == 5
+
+
+def test_ignored_arguments_give_one_key_however_they_are_passed() -> None:
+    @cached(ignore=("session",))
+    def totals(session: object) -> int:
+        return 1
+
+    assert totals.cache_key(object()) == totals.cache_key(session=object())
+    assert totals.cache_key(object()).endswith(".totals:")
 
 
 def test_async_decorator_caches_shares_concurrent_misses_and_invalidates() -> None:

@@ -6,14 +6,22 @@ every other instance's L1 through the invalidation channel. Async loaders share
 the same tiers: L2 calls are short and bounded by socket timeouts, so they run
 inline (Flask gives each async view a loop of its own); only loaders and
 waits yield.
+
+An L1 hit is the hot path: `get`, `get_or_set` and `get_l1` read L1's table
+themselves (one dict lookup, one comparison with the coarse clock) and count the
+hit in a plain integer; the ticker thread exports the counts to Prometheus about
+once a second (and `stats`/`close` do at once).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -23,9 +31,10 @@ from typing import Any, TypeVar
 from app.core.cache import metrics
 from app.core.cache.flight import AsyncSingleFlight, SingleFlight
 from app.core.cache.invalidation import Invalidation, InvalidationChannel, PendingInvalidations
-from app.core.cache.memory import Clock, MemoryCache
+from app.core.cache.memory import ABSENT, Clock, MemoryCache
 from app.core.cache.serialization import dumps
 from app.core.cache.stampede import Loads, Policy
+from app.core.cache.ticker import TICKER
 from app.core.cache.tiers import FOREVER, CacheTier, Entry
 from app.core.events import Event, EventBus, EventType
 
@@ -37,8 +46,6 @@ Ttl = float | timedelta | None
 
 DEFAULT_TTL = 3600.0
 _MISSING: Any = object()
-# L1 hits reach Prometheus in batches: a Counter.inc costs more than the hit itself.
-_EXPORT_EVERY = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +83,8 @@ class Cache:
         self.channel = channel
         self.origin = uuid.uuid4().hex
         self.default_ttl = _seconds(default_ttl, DEFAULT_TTL)
-        self._l1_get = self.l1.get  # bound once: this is the hot path
+        self._l1_get = self.l1.get
+        self._l1_table, self._l1_now = self.l1.hot_path()  # read inline by the hit paths
         self._degraded_ttl = degraded_l1_ttl
         self._publish_events = publish_events
         self._generations = itertools.count(1)  # next() is atomic: no lost bumps between threads
@@ -87,7 +95,12 @@ class Cache:
         self._async_flights = AsyncSingleFlight()
         self._pending = PendingInvalidations(max_pending, origin=self.origin)
         self._counts = dict.fromkeys(CacheStats.__slots__, 0)
+        # L1 hits reach Prometheus in batches: a Counter.inc costs more than the hit itself.
         self._l1_hits = self._l1_hits_exported = 0
+        self._export_lock = threading.Lock()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        TICKER.start()  # its once-a-second job exports the hit counts
         if l2 is not None and hasattr(l2, "on_recover"):
             l2.on_recover(self._on_l2_recovered)
         if channel is not None:
@@ -97,14 +110,29 @@ class Cache:
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value from L1, else from L2 (filling L1), else `default`."""
-        value = self._l1_get(key, _MISSING)
-        if value is not _MISSING:
+        slot = self._l1_table.get(key, ABSENT)  # the L1 hit, inline: see MemoryCache.get
+        if slot.expires_at > self._l1_now.now:
+            slot.used = True
             self._l1_hits += 1
-            if not self._l1_hits % _EXPORT_EVERY:
-                self._export_l1_hits()
+            return slot.value
+        value = self._l1_slow(key)
+        if value is not _MISSING:
             return value
         entry = self._below_l1(key)
         return default if entry is None else entry.value
+
+    def get_l1(self, key: str, default: Any = None) -> Any:
+        """Return the value if this process's L1 holds it (a hit), else `default`; no L2, no miss.
+
+        For callers that go on to `get_or_set` on a miss (`@cached`): that call counts it.
+        """
+        slot = self._l1_table.get(key, ABSENT)
+        if slot.expires_at > self._l1_now.now:
+            slot.used = True
+            self._l1_hits += 1
+            return slot.value
+        value = self._l1_slow(key)
+        return default if value is _MISSING else value
 
     def get_or_set(
         self,
@@ -120,9 +148,13 @@ class Cache:
         With `early_ttl`, the first caller after that age recomputes the value while
         everyone else keeps getting the current one, so hot keys never expire under load.
         """
-        value = self._l1_get(key, _MISSING)
+        slot = self._l1_table.get(key, ABSENT)
+        if slot.expires_at > self._l1_now.now:
+            slot.used = True
+            self._l1_hits += 1
+            return slot.value  # type: ignore[no-any-return]
+        value = self._l1_slow(key)
         if value is not _MISSING:
-            self._hit_l1()
             return value  # type: ignore[no-any-return]
         policy = self._policy(ttl, tags, early_ttl)
         entry = self._below_l1(key)
@@ -142,9 +174,13 @@ class Cache:
         early_ttl: Ttl = None,
     ) -> T:
         """`get_or_set` for a coroutine loader; concurrent misses on one loop share one await."""
-        value = self._l1_get(key, _MISSING)
+        slot = self._l1_table.get(key, ABSENT)
+        if slot.expires_at > self._l1_now.now:
+            slot.used = True
+            self._l1_hits += 1
+            return slot.value  # type: ignore[no-any-return]
+        value = self._l1_slow(key)
         if value is not _MISSING:
-            self._hit_l1()
             return value  # type: ignore[no-any-return]
         policy = self._policy(ttl, tags, early_ttl)
         entry = self._below_l1(key)
@@ -235,6 +271,13 @@ class Cache:
         self.close()
 
     # -- internals: reading ------------------------------------------------
+
+    def _l1_slow(self, key: str) -> Any:
+        """Past the inline lookup: drop an expired entry, or see one filled meanwhile."""
+        value = self._l1_get(key, _MISSING)
+        if value is not _MISSING:
+            self._l1_hits += 1
+        return value
 
     def _below_l1(self, key: str) -> Entry | None:
         self._count("l1_misses", metrics.L1_MISSES)
@@ -365,16 +408,37 @@ class Cache:
         self._counts[name] += 1
         series.inc()
 
-    def _hit_l1(self) -> None:
-        self._l1_hits += 1
-        if not self._l1_hits % _EXPORT_EVERY:
-            self._export_l1_hits()
-
     def _export_l1_hits(self) -> None:
-        hits = self._l1_hits
-        if hits > self._l1_hits_exported:
-            metrics.L1_HITS.inc(hits - self._l1_hits_exported)
-            self._l1_hits_exported = hits
+        with self._export_lock:
+            hits = self._l1_hits
+            if hits > self._l1_hits_exported:
+                metrics.L1_HITS.inc(hits - self._l1_hits_exported)
+                self._l1_hits_exported = hits
+
+
+_LIVE: weakref.WeakSet[Cache] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def export_hits() -> None:
+    """Push every live Cache's batched L1 hits to Prometheus (the ticker does it every second)."""
+    with _LIVE_LOCK:
+        caches = list(_LIVE)
+    for cache in caches:
+        cache._export_l1_hits()
+
+
+def _after_fork_in_child() -> None:
+    """The parent exports the hits it counted; a child starts from what it inherited."""
+    global _LIVE_LOCK
+    _LIVE_LOCK = threading.Lock()
+    for cache in list(_LIVE):
+        cache._export_lock = threading.Lock()
+        cache._l1_hits_exported = cache._l1_hits
+
+
+TICKER.add_job(export_hits)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _listening(connected: bool) -> str:

@@ -3,6 +3,10 @@
 The decorator finds its Cache when called, not when applied: the current app's
 (`app.extensions`), else the process default (`set_default_cache`). So a
 module-level function works under every test app, in jobs and in the CLI.
+
+A hit costs the key, one L1 lookup and the lookup of the current app's Cache
+(read from Flask's context variable, not through the `current_app` proxy); the
+loader's partial and the tags are only built on a miss.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import logging
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
-from flask import current_app, has_app_context
+from flask import Flask
+from flask import globals as flask_globals
 
 from app.core.cache.core import Cache, Ttl
 from app.core.cache.keys import CallKey
@@ -32,6 +37,8 @@ Tags = Iterable[str] | Callable[..., Iterable[str]]
 
 _default: Cache | None = None
 _warned_uncached = False
+_MISSING: Any = object()
+_app_context = flask_globals._cv_app  # what has_app_context() and current_app read, minus the proxy
 
 
 def set_default_cache(cache: Cache | None) -> None:
@@ -42,11 +49,13 @@ def set_default_cache(cache: Cache | None) -> None:
 
 def active_cache() -> Cache | None:
     """Return the current app's Cache, else the process default, else None."""
-    if has_app_context():
-        found = current_app.extensions.get(EXTENSION_KEY)
-        if isinstance(found, Cache):
-            return found
-    return _default
+    context = _app_context.get(None)
+    return _default if context is None else _app_cache(context.app)
+
+
+def _app_cache(app: Flask) -> Cache | None:
+    found = app.extensions.get(EXTENSION_KEY)
+    return found if isinstance(found, Cache) else _default
 
 
 class CachedFunction(Protocol, Generic[P, R_co]):
@@ -85,26 +94,34 @@ def cached(
     """
 
     def decorate(func: Callable[P, R]) -> CachedFunction[P, R]:
-        key_of = CallKey(func, key_prefix=key_prefix, ignore=ignore)
+        call_key = CallKey(func, key_prefix=key_prefix, ignore=ignore)
+        key_of = call_key.key
         tags_of = _tags_builder(tags)
 
         def target() -> Cache | None:
             found = cache if cache is not None else active_cache()
             if found is None:
-                _warn_uncached(key_of.base)
+                _warn_uncached(call_key.base)
             return found
 
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                store = target()
-                if store is None:
-                    return await func(*args, **kwargs)
-                load = functools.partial(func, *args, **kwargs)
+                store = cache
+                if store is None:  # active_cache(), inline
+                    context = _app_context.get(None)
+                    store = _default if context is None else _app_cache(context.app)
+                    if store is None:
+                        _warn_uncached(call_key.base)
+                        return await func(*args, **kwargs)
+                key = key_of(args, kwargs)
+                value = store.get_l1(key, _MISSING)
+                if value is not _MISSING:
+                    return value
                 return await store.aget_or_set(
-                    key_of(args, kwargs),
-                    load,
+                    key,
+                    functools.partial(func, *args, **kwargs),
                     ttl=ttl,
                     tags=tags_of(args, kwargs),
                     early_ttl=early_ttl,
@@ -115,13 +132,20 @@ def cached(
 
             @functools.wraps(func)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                store = target()
-                if store is None:
-                    return func(*args, **kwargs)
-                load = functools.partial(func, *args, **kwargs)
+                store = cache
+                if store is None:  # active_cache(), inline
+                    context = _app_context.get(None)
+                    store = _default if context is None else _app_cache(context.app)
+                    if store is None:
+                        _warn_uncached(call_key.base)
+                        return func(*args, **kwargs)
+                key = key_of(args, kwargs)
+                value = store.get_l1(key, _MISSING)
+                if value is not _MISSING:
+                    return value
                 return store.get_or_set(
-                    key_of(args, kwargs),
-                    load,
+                    key,
+                    functools.partial(func, *args, **kwargs),
                     ttl=ttl,
                     tags=tags_of(args, kwargs),
                     early_ttl=early_ttl,
@@ -137,7 +161,7 @@ def cached(
         def invalidate_all() -> None:
             store = target()
             if store is not None:
-                store.delete_prefix(key_of.base + ":")
+                store.delete_prefix(call_key.base + ":")
 
         wrapper.invalidate = invalidate  # type: ignore[attr-defined]
         wrapper.invalidate_all = invalidate_all  # type: ignore[attr-defined]

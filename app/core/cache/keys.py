@@ -19,6 +19,9 @@ from typing import Any
 MAX_ARGS_CHARS = 120
 """Argument texts longer than this are replaced by a digest (Redis keys stay short)."""
 
+MEMO_SIZE = 512
+"""Keys remembered per function for calls whose one kept argument is an int or a str."""
+
 _REPR_TYPES = (
     int,
     float,
@@ -32,6 +35,7 @@ _REPR_TYPES = (
     Decimal,
     uuid.UUID,
 )
+_REPR_KINDS = frozenset((type(None), *_REPR_TYPES))  # exact types: one hash lookup, not a scan
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -45,44 +49,96 @@ def function_key_base(func: Callable[..., Any], key_prefix: str = "") -> str:
     return f"{key_prefix}:{name}" if key_prefix else name
 
 
+KeyOf = Callable[[tuple[Any, ...], Mapping[str, Any]], str]
+"""Builds the key of one call from its positional and keyword arguments."""
+
+
 class CallKey:
-    """Builds the key of one call of a function; `f(1)` and `f(user_id=1)` give the same key."""
+    """Builds the key of one call of a function; `f(1)` and `f(user_id=1)` give the same key.
+
+    A call that passes every parameter by position (the common case) is keyed without
+    binding the signature: which arguments to leave out is known by position in advance,
+    and `key` is a function made for this signature (`@cached` calls it on every hit).
+    """
 
     def __init__(
         self, func: Callable[..., Any], *, key_prefix: str, ignore: Collection[str]
     ) -> None:
         self.base = function_key_base(func, key_prefix)
         self._signature = inspect.signature(func)
-        params = list(self._signature.parameters.values())
-        self._arity = len(params) if all(p.kind in _POSITIONAL for p in params) else -1
         self._ignore = frozenset(ignore)
-        self._kept = tuple(i for i, p in enumerate(params) if p.name not in self._ignore)
-        self._keep_all = len(self._kept) == len(params)
+        self.key: KeyOf = self._build()
 
     def __call__(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         """Return the key for a call with these arguments."""
-        values: Sequence[Any]
-        if not kwargs and len(args) == self._arity:  # the common case, without binding
-            values = args if self._keep_all else [args[i] for i in self._kept]
-        else:
-            bound = self._signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            values = [v for k, v in bound.arguments.items() if k not in self._ignore]
+        return self.key(args, kwargs)
+
+    def _by_name(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = [v for k, v in bound.arguments.items() if k not in self._ignore]
         return f"{self.base}:{args_text(values)}"
+
+    def _build(self) -> KeyOf:
+        params = list(self._signature.parameters.values())
+        if not all(p.kind in _POSITIONAL for p in params):
+            return self._by_name
+        arity, head, by_name = len(params), self.base + ":", self._by_name
+        kept = tuple(i for i, p in enumerate(params) if p.name not in self._ignore)
+
+        if not kept:  # every argument ignored (a session): one key for all calls
+
+            def key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+                return head if not kwargs and len(args) == arity else by_name(args, kwargs)
+
+        elif len(kept) == 1:  # one kept argument: most cached functions
+            only = kept[0]
+            # Only exact ints and strs go in: they never equal one another, whereas 1, True,
+            # 1.0 and Decimal(1) are equal as dict keys but have different keys here.
+            memo: dict[int | str, str] = {}
+
+            def key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+                if kwargs or len(args) != arity:
+                    return by_name(args, kwargs)
+                value = args[only]
+                kind = type(value)
+                if kind is int or kind is str:
+                    known = memo.get(value)
+                    if known is not None:
+                        return known
+                    text = repr(value)
+                    made = head + text if len(text) <= MAX_ARGS_CHARS else head + _digest(text)
+                    if len(memo) >= MEMO_SIZE:  # the working set moved on: start afresh
+                        memo.clear()
+                    memo[value] = made
+                    return made
+                text = canonical(value)
+                return head + text if len(text) <= MAX_ARGS_CHARS else head + _digest(text)
+
+        else:
+
+            def key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+                if kwargs or len(args) != arity:
+                    return by_name(args, kwargs)
+                return head + args_text([args[i] for i in kept])
+
+        return key
 
 
 def args_text(values: Sequence[Any]) -> str:
     """Return the canonical text of argument values, digested when long."""
     text = canonical(values[0]) if len(values) == 1 else ",".join(map(canonical, values))
-    if len(text) <= MAX_ARGS_CHARS:
-        return text
+    return text if len(text) <= MAX_ARGS_CHARS else _digest(text)
+
+
+def _digest(text: str) -> str:
     return "#" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def canonical(value: Any) -> str:
     """Return a text for `value` that is the same in every process; raise if there is none."""
     kind = type(value)
-    if value is None or kind in _REPR_TYPES:
+    if kind in _REPR_KINDS:
         return repr(value)
     if kind is list or kind is tuple:
         inner = ",".join(map(canonical, value))

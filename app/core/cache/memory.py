@@ -1,26 +1,46 @@
-"""L1: the in-process LRU with per-entry TTL that answers most reads without leaving the process.
+"""L1: the in-process cache of at most `max_entries` entries, each with its own TTL.
 
-Reads take no lock: under the GIL each OrderedDict call is atomic, and a read that
-races a write sees either the old or the new entry, both of which were valid.
-Writes take a lock so that insert-then-evict stays one step.
+This is the hot path, so a hit is one dict lookup, one comparison with the coarse
+clock (`ticker.TICKER.now`, an attribute, not a clock call) and one flag set:
+
+- Reads take no lock: under the GIL each dict operation is atomic, and a read that
+  races a write sees either the old or the new entry, both of which were valid.
+  Writes take a lock so that evict-then-insert stays one step.
+- Eviction is CLOCK (second chance), an approximation of LRU: a hit only sets the
+  entry's `used` flag; when the tier is full, the sweep takes entries from the
+  oldest end, and one whose flag is set gets it cleared and goes to the back of the
+  queue instead of out. So an entry used since the last sweep always survives the
+  next eviction, but the order among recently used entries is insertion order,
+  not exact recency; that is the trade for not reordering the table on every hit.
+- With the real clock, expiry is checked against the coarse clock, which is one
+  tick ahead: entries expire up to `ticker.INTERVAL` (10 ms) early, never late
+  (barring GIL starvation of the ticking thread). A `ManualClock` is exact.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Collection
-from typing import Any, NamedTuple
+from typing import Any, Protocol
 
 from app.core.cache import metrics
+from app.core.cache.ticker import TICKER, Ticker
 from app.core.cache.tiers import FOREVER, Entry, TierName
 
 Clock = Callable[[], float]
 """Seconds from an arbitrary origin that never goes back (`time.monotonic`, or a fake in tests)."""
 
 DEFAULT_MAX_ENTRIES = 1000
+
+
+class Now(Protocol):
+    """What the hit path reads the time from: an attribute, so reading it costs no call."""
+
+    @property
+    def now(self) -> float: ...
 
 
 class ManualClock:
@@ -37,15 +57,55 @@ class ManualClock:
         self.now += seconds
 
 
-class _Slot(NamedTuple):
-    value: Any
-    expires_at: float
-    refresh_at: float
-    tags: tuple[str, ...]
+class _CalledNow:
+    """`Now` for any other clock: exact, and as slow as the clock."""
+
+    __slots__ = ("_clock",)
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    @property
+    def now(self) -> float:
+        return self._clock()
+
+
+class Slot:
+    """One L1 entry. `used` is the CLOCK reference flag: set by hits, cleared by the sweep."""
+
+    __slots__ = ("expires_at", "refresh_at", "tags", "used", "value")
+
+    def __init__(
+        self, value: Any, expires_at: float, refresh_at: float, tags: tuple[str, ...]
+    ) -> None:
+        self.value = value
+        self.expires_at = expires_at
+        self.refresh_at = refresh_at
+        self.tags = tags
+        self.used = False
+
+
+ABSENT = Slot(None, -math.inf, -math.inf, ())
+"""What hit paths look a missing key up as (`table.get(key, ABSENT)`): never live, one test less."""
+
+
+_MONOTONIC = time.monotonic  # the real one, even if a test patches time.monotonic later
+
+
+def _now_source(clock: Clock) -> tuple[Now, Ticker | None]:
+    if clock is _MONOTONIC:
+        TICKER.start()
+        return TICKER, TICKER
+    if isinstance(clock, ManualClock):
+        return clock, None
+    return _CalledNow(clock), None
 
 
 class MemoryCache:
-    """LRU of at most `max_entries` entries, each with its own TTL; also the fake L2 in tests."""
+    """Up to `max_entries` entries, each with its own TTL, evicted CLOCK-wise (approximate LRU).
+
+    Also the fake L2 in tests.
+    """
 
     def __init__(
         self,
@@ -59,7 +119,8 @@ class MemoryCache:
         self.name: TierName = name
         self.max_entries = max_entries
         self._clock = clock
-        self._data: OrderedDict[str, _Slot] = OrderedDict()
+        self._now, self._ticker = _now_source(clock)
+        self._data: dict[str, Slot] = {}  # insertion order is the eviction queue; never rebound
         self._lock = threading.Lock()
         self._locks: dict[str, tuple[str, float]] = {}
         self._evicted = metrics.EVICTIONS.labels(tier=name, reason="capacity")
@@ -73,25 +134,30 @@ class MemoryCache:
     def __len__(self) -> int:
         return len(self._data)
 
+    def hot_path(self) -> tuple[dict[str, Slot], Now]:
+        """The table and time source a `Cache` reads on its own hits (read, never write, them).
+
+        Look a key up as `table.get(key, ABSENT)`: it is live while `slot.expires_at > now.now`.
+        A hit found this way bypasses `get`, so it must set `slot.used` itself.
+        """
+        return self._data, self._now
+
     def keys(self) -> list[str]:
-        """Return the keys from least to most recently used (expired ones included)."""
+        """Return the keys in eviction order: oldest first, entries used since moved back.
+
+        Expired entries not yet dropped are included.
+        """
         return list(self._data)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return the live value for `key` and mark it most recently used; the hot path."""
-        slot = self._data.get(key)
-        if slot is None:
-            return default
-        if slot.expires_at <= self._clock():
+        """Return the live value for `key` and mark it used; the hot path."""
+        slot = self._data.get(key, ABSENT)
+        if slot.expires_at > self._now.now:
+            slot.used = True
+            return slot.value
+        if slot is not ABSENT:
             self._drop_expired(key, slot)
-            return default
-        # Not contextlib.suppress: this is the hot path. A KeyError means another
-        # thread deleted the key since the lookup; the value we read was valid.
-        try:  # noqa: SIM105
-            self._data.move_to_end(key)
-        except KeyError:
-            pass
-        return slot.value
+        return default
 
     def get_entry(self, key: str) -> Entry | None:
         """Return the live entry with its remaining TTL, or None."""
@@ -113,17 +179,19 @@ class MemoryCache:
         tags: tuple[str, ...] = (),
         refresh_in: float = FOREVER,
     ) -> None:
-        """Store `value` for `ttl` seconds, evicting the least recently used entry when full."""
+        """Store `value` for `ttl` seconds, evicting (CLOCK-wise) when full."""
         if ttl <= 0 or self.max_entries == 0:
             return
         now = self._clock()
-        slot = _Slot(value, now + ttl, now + refresh_in, tags)
+        if self._ticker is not None:
+            self._ticker.catch_up(now)
+        slot = Slot(value, now + ttl, now + refresh_in, tags)
         with self._lock:
-            self._data[key] = slot
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                _, evicted = self._data.popitem(last=False)
-                (self._expired if evicted.expires_at <= now else self._evicted).inc()
+            data = self._data
+            if data.pop(key, None) is None:  # a new key (a known one just moves to the back)
+                while len(data) >= self.max_entries:
+                    self._evict_one(now)
+            data[key] = slot
 
     def set_entry(self, key: str, entry: Entry) -> None:
         """Store an entry (the tier role's write)."""
@@ -188,13 +256,30 @@ class MemoryCache:
     def close(self) -> None:
         """Nothing to release."""
 
-    def _drop_expired(self, key: str, slot: _Slot) -> None:
+    def _evict_one(self, now: float) -> None:
+        """Drop the oldest entry not used since the last sweep (an expired one goes first)."""
+        data = self._data
+        chances = len(data)  # bounded even if hits keep setting flags while we sweep
+        while True:
+            key = next(iter(data))
+            slot = data.pop(key)
+            if slot.expires_at <= now:
+                self._expired.inc()
+                return
+            if not slot.used or chances <= 0:
+                self._evicted.inc()
+                return
+            chances -= 1
+            slot.used = False
+            data[key] = slot  # a second chance, at the back of the queue
+
+    def _drop_expired(self, key: str, slot: Slot) -> None:
         with self._lock:
             if self._data.get(key) is slot:  # not replaced by a fresh value meanwhile
                 del self._data[key]
                 self._expired.inc()
 
-    def _delete_where(self, doomed: Callable[[str, _Slot], bool]) -> list[str]:
+    def _delete_where(self, doomed: Callable[[str, Slot], bool]) -> list[str]:
         with self._lock:
             keys = [key for key, slot in list(self._data.items()) if doomed(key, slot)]
             for key in keys:
