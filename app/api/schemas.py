@@ -1,11 +1,8 @@
 """Request and response schemas of the JSON API (pydantic), shared with the OpenAPI document.
 
-`validate_query`, `validate_body` and `json_response` are how views use them,
-so a request is checked against exactly what the document promises.
-
-Query-string models (`*ListParams`) describe the list parameters; the OpenAPI
-document turns their fields into `in: query` parameters, so what is validated
-and what is documented are the same thing.
+Views use them through `validate_query`, `validate_body` and `json_response`,
+and app/api/openapi.py documents the same models (query models become
+`in: query` parameters), so what is checked and what is promised cannot differ.
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ from app.models.user import Role
 from app.repositories.base import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from app.services.items import MAX_PRICE
 
-MAX_PAGE = 10_000  # OFFSET paging: deeper pages should narrow the search instead
+MAX_OFFSET_PAGE = 10_000  # OFFSET paging: deeper than 1M rows, narrow the search instead
 MAX_QUERY_LENGTH = 100  # the HTML table's search box limit
 INT32_MAX = 2**31 - 1  # ids are INTEGER columns
 PRICE_PATTERN = r"^\d{1,10}\.\d{2}$"
@@ -68,7 +65,7 @@ Price = Annotated[
 
 
 def _optional_not_null(schema: dict[str, Any]) -> None:
-    """Document `X | None = None` fields as optional X: null is refused, so it is not offered."""
+    """Document `X | None = None` fields as an optional X: None means left out, never JSON null."""
     for name, prop in schema.get("properties", {}).items():
         options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
         if "anyOf" in prop and len(options) == 1:
@@ -154,9 +151,9 @@ class ListParams(BaseModel):
     model_config = ConfigDict(json_schema_extra=_optional_not_null)
 
     direction: Literal["asc", "desc"] = Field("desc", alias="dir")
-    page: int = Field(1, ge=1, le=MAX_PAGE)
+    page: int = Field(1, ge=1, le=MAX_OFFSET_PAGE)
     per_page: int = Field(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
-    q: Text = Field("", max_length=MAX_QUERY_LENGTH, description="Case-insensitive search.")
+    q: Text = Field("", max_length=MAX_QUERY_LENGTH, description="Case-insensitive substring.")
 
     @field_validator("q", mode="before")
     @classmethod
@@ -223,7 +220,7 @@ class ItemPatch(PatchModel):
 
 
 class ItemListParams(ListParams):
-    """GET /items: the HTML table's sort allowlist, search over name and description."""
+    """GET /items: the HTML table's sort allowlist and search (by name), filter by status."""
 
     sort: Literal["id", "name", "price", "status", "created_at", "updated_at"] = "created_at"
     status: ItemStatus | None = None

@@ -120,7 +120,7 @@ def get_item_for_change(session: Session, user: User, item_id: int) -> Item:
 def create_item(session: Session, owner: User, data: Mapping[str, Any], *, actor: Actor) -> Item:
     """Create an item owned by `owner`; publishes ITEM_CREATED."""
     fields = clean_item_fields(data, partial=False)
-    item = ItemRepository(session).add(Item(owner_id=owner.id, description="", **fields))
+    item = ItemRepository(session).add(Item(owner_id=owner.id, **{"description": "", **fields}))
     _publish(EventType.ITEM_CREATED, actor, subject_id=str(item.id), name=item.name)
     return item
 

@@ -151,3 +151,20 @@ def test_inline_edit_and_delete_with_confirmation(page: Page, catalog: LiveServe
     page.locator("#items-table tbody tr").first.locator("button", has_text="Delete").click()
     expect(page.locator(".flash-success")).to_contain_text("has been deleted")
     expect(page.locator(".pager-summary")).to_contain_text("of 59 items")
+
+
+def test_create_an_item_from_the_form(page: Page, catalog: LiveServer) -> None:
+    sign_in(page, catalog, "user@example.com", path="/login?next=/items")
+    page.wait_for_url(catalog.url + "/items")
+    page.click("text=New item")
+    page.fill("#f-name", "Desk lamp")
+    page.fill("#f-description", "Brass, with a long arm.")
+    page.fill("#f-price", "abc")
+    page.click("text=Create item")
+    expect(page.locator("#e-price")).to_have_text("Enter a price such as 12.50.")
+    page.fill("#f-price", "49.90")
+    page.click("text=Create item")
+    expect(page.locator("h1")).to_have_text("Desk lamp")
+    expect(page.locator(".details")).to_contain_text("Brass, with a long arm.")
+    expect(page.locator(".details")).to_contain_text("$49.90")
+    expect(page.locator(".flash-success")).to_contain_text("has been created")

@@ -187,11 +187,20 @@ def test_create_item_with_validation(
     assert (
         "Enter a name." in html and "cannot be negative" in html and "Status must be one of" in html
     )
-    good = as_user.post("/items", data={"name": "Lamp", "price": "12.50", "status": "active"})
+    good = as_user.post(
+        "/items",
+        data={
+            "name": "Lamp",
+            "price": "12.50",
+            "status": "active",
+            "description": "A desk lamp\nwith a long arm.",
+        },
+    )
     assert good.status_code == 303 and re.match(r"/items/\d+$", good.headers["Location"])
     with app.app_context():
         item = db.session.scalars(select(Item).where(Item.name == "Lamp")).one()
         assert item.owner_id == accounts["user"] and item.price == Decimal("12.50")
+        assert item.description == "A desk lamp\nwith a long arm."
         assert db.session.scalars(
             select(AuditLog).where(AuditLog.event_type == "item.created")
         ).one()
