@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, request, stream_with_context, url_for
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from werkzeug.datastructures import MultiDict
 
 from app.errors import ValidationFailed
@@ -73,12 +74,18 @@ def table_view(args: MultiDict[str, str]) -> TableView[Item]:
     return build_view(SPEC, args, ItemRepository(db.session), total=total)
 
 
+def _row_context() -> dict[str, Any]:
+    """Per-page constants for row links: built once, not once per row (url_for is slow)."""
+    return {"items_base": url_for("items.index"), "csrf": generate_csrf()}
+
+
 def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any) -> Response:
     view = table_view(args)
     owners = item_service.owners_by_id(db.session, (i.owner_id for i in view.page.items))
     me = _me()
     return render(
         "items/index.html",
+        **_row_context(),
         fragments=FRAGMENTS,
         status=status,
         view=view,
@@ -167,6 +174,7 @@ def _row(item: Item, *, editing: bool = False, status: int = 200, **extra: Any) 
     owners = item_service.owners_by_id(db.session, [item.owner_id])
     return render(
         "items/index.html",
+        **_row_context(),
         fragments={f"item-{item.id}": "item_row"},
         status=status,
         item=item,
@@ -187,6 +195,7 @@ def row(item_id: int) -> Response:
     me = _me()
     return render(
         "items/index.html",
+        **_row_context(),
         fragments={f"item-{item.id}": "item_row"},
         item=item,
         owners=item_service.owners_by_id(db.session, [item.owner_id]),

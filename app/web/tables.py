@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 from flask import url_for
 from werkzeug.datastructures import MultiDict
@@ -200,11 +202,25 @@ class TableView(Generic[T]):
     page: Page[Any]
     key_of: Callable[[Any], tuple[Any, ...]]
 
+    @cached_property
+    def base_url(self) -> str:
+        """The table's path, resolved once per page (url_for is slow in a loop)."""
+        return url_for(self.spec.endpoint)
+
     def url(self, **changes: Any) -> str:
-        return url_for(self.spec.endpoint, **self.state.params(**changes))
+        """This table's URL with some state changed."""
+        return f"{self.base_url}?{urlencode(self.state.params(**changes))}"
 
     def sort_url(self, column: Column) -> str:
         """Clicking a header: same column flips direction; a new column starts at page 1."""
+        return self.sort_urls[column.key]
+
+    @cached_property
+    def sort_urls(self) -> dict[str, str]:
+        """Every sortable column's link, built once per page."""
+        return {c.key: self._sort_url(c) for c in self.spec.columns if c.sortable}
+
+    def _sort_url(self, column: Column) -> str:
         if column.key == self.state.sort:
             direction: Direction = "desc" if self.state.direction == "asc" else "asc"
         else:
@@ -237,13 +253,13 @@ class TableView(Generic[T]):
             return Link(number, self.url(page=number, cursor=cursor))
         return Link(number, self.url(page=number, cursor=""))
 
-    @property
+    @cached_property
     def per_page_links(self) -> list[Link]:
         return [
             Link(n, self.url(per_page=n, page=1, cursor="")) for n in self.spec.per_page_choices
         ]
 
-    @property
+    @cached_property
     def window(self) -> list[Link | None]:
         return [self.page_link(n) if n is not None else None for n in self.page.window(2)]
 
