@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     settings = settings or Settings.from_env()
     settings.check()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)  # SQLite file, mail, uploads
     app_logging.configure_logging(settings.log_level, json_lines=settings.log_json)
 
     app = Flask(
