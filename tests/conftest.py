@@ -281,3 +281,40 @@ def as_user(client: FlaskClient, accounts: dict[str, int]) -> FlaskClient:
 def as_guest(client: FlaskClient, accounts: dict[str, int]) -> FlaskClient:
     assert login(client, "guest@example.com").status_code == 303
     return client
+
+
+@pytest.fixture
+def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
+    """Two instances on one database and one Redis (like two hosts), with user@example.com."""
+    import redis
+
+    from app.core.cache import get_cache
+    from app.repositories.base import unit_of_work
+    from app.services.users import create_user
+
+    url = require("REDIS_URL")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    apps = []
+    for name in ("a", "b"):
+        app = create_app(
+            make_settings(
+                tmp_path / name, database_url=sqlite_url, redis_url=url, redis_key_prefix=prefix
+            )
+        )
+        app.config["WTF_CSRF_ENABLED"] = False
+        apps.append(app)
+    with apps[0].app_context(), unit_of_work(db.session) as session:
+        create_user(
+            session,
+            email="user@example.com",
+            name="U",
+            password=PASSWORD,
+            iterations=FAST_ITERATIONS,
+        )
+    yield apps[0], apps[1]
+    for app in apps:
+        get_cache(app).close()
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from app import create_app
-from app.core.cache import get_cache
 from app.extensions import db
-from app.repositories.base import unit_of_work
-from app.services.users import create_user
-from tests.conftest import FAST_ITERATIONS, PASSWORD, login, make_settings, require
+from tests.conftest import login
 
 
 def _count_queries(app: Flask) -> list[str]:
@@ -54,39 +45,9 @@ def test_page_view_uses_at_most_three_statements(app: Flask, as_user: FlaskClien
     assert len(real) <= 3, real
 
 
-@pytest.fixture
-def two_instances(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
-    url = require("REDIS_URL")
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
-    apps = []
-    for name in ("a", "b"):
-        app = create_app(
-            make_settings(
-                tmp_path / name, database_url=sqlite_url, redis_url=url, redis_key_prefix=prefix
-            )
-        )
-        app.config["WTF_CSRF_ENABLED"] = False
-        apps.append(app)
-    with apps[0].app_context(), unit_of_work(db.session) as session:
-        create_user(
-            session,
-            email="user@example.com",
-            name="U",
-            password=PASSWORD,
-            iterations=FAST_ITERATIONS,
-        )
-    yield apps[0], apps[1]
-    for app in apps:
-        get_cache(app).close()
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-
-
 @pytest.mark.redis
-def test_a_write_on_one_instance_is_seen_by_the_other(two_instances: tuple[Flask, Flask]) -> None:
-    a, b = (app.test_client() for app in two_instances)
+def test_a_write_on_one_instance_is_seen_by_the_other(redis_apps: tuple[Flask, Flask]) -> None:
+    a, b = (app.test_client() for app in redis_apps)
     login(a, "user@example.com")
     login(b, "user@example.com")
     assert "No items yet" in b.get("/items").get_data(as_text=True)  # b caches a total of 0
@@ -100,9 +61,9 @@ def test_a_write_on_one_instance_is_seen_by_the_other(two_instances: tuple[Flask
 
 @pytest.mark.redis
 def test_renaming_on_one_instance_refreshes_the_identity_on_the_other(
-    two_instances: tuple[Flask, Flask],
+    redis_apps: tuple[Flask, Flask],
 ) -> None:
-    a, b = (app.test_client() for app in two_instances)
+    a, b = (app.test_client() for app in redis_apps)
     login(a, "user@example.com")
     login(b, "user@example.com")
     assert (

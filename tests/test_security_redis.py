@@ -2,50 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-import redis
 from flask import Flask
 
-from app import create_app
-from app.extensions import db
-from app.repositories.base import unit_of_work
-from app.services.users import create_user
-from tests.conftest import FAST_ITERATIONS, PASSWORD, login, make_settings, require
+from tests.conftest import PASSWORD, login
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
-    """Two instances on one database and one Redis, like two gunicorn hosts."""
-    url = require("REDIS_URL")
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
-    apps = []
-    for name in ("a", "b"):
-        app = create_app(
-            make_settings(
-                tmp_path / name, database_url=sqlite_url, redis_url=url, redis_key_prefix=prefix
-            )
-        )
-        app.config["WTF_CSRF_ENABLED"] = False
-        apps.append(app)
-    with apps[0].app_context(), unit_of_work(db.session) as session:
-        create_user(
-            session,
-            email="user@example.com",
-            name="U",
-            password=PASSWORD,
-            iterations=FAST_ITERATIONS,
-        )
-    yield apps[0], apps[1]
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
 
 
 def test_token_revoked_on_one_instance_is_refused_by_the_other(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, abort, flash, request, url_for
 from flask_login import current_user
 
@@ -35,6 +37,14 @@ bp = Blueprint("auth", __name__)
 
 LOGIN_FRAGMENTS = {"login-form": "login_form"}
 GENERIC_LOGIN_ERROR = "The email or password is incorrect, or the account is inactive."
+
+
+def _forgot_page(**context: Any) -> Response:
+    return render("auth/forgot.html", fragments={"forgot-form": "forgot_form"}, **context)
+
+
+def _reset_page(**context: Any) -> Response:
+    return render("auth/reset.html", fragments={"reset-form": "reset_form"}, **context)
 
 
 def _login_limit() -> str:
@@ -151,9 +161,7 @@ def register_submit() -> Response:
 @policy("public")
 def forgot() -> Response:
     """Ask for a reset link."""
-    return render(
-        "auth/forgot.html",
-        fragments={"forgot-form": "forgot_form"},
+    return _forgot_page(
         sent=False,
         values={},
         errors={},
@@ -168,9 +176,7 @@ def forgot_submit() -> Response:
     """Email a reset link if the account exists; the answer is the same either way."""
     email = request.form.get("email", "").strip()
     if not email:
-        return render(
-            "auth/forgot.html",
-            fragments={"forgot-form": "forgot_form"},
+        return _forgot_page(
             status=422,
             sent=False,
             values={},
@@ -186,9 +192,7 @@ def forgot_submit() -> Response:
             minutes=RESET_TOKEN_MAX_AGE // 60,
             link=get_settings().external_base + url_for("auth.reset", token=token),
         )
-    return render(
-        "auth/forgot.html",
-        fragments={"forgot-form": "forgot_form"},
+    return _forgot_page(
         sent=True,
         values={"email": email},
         errors={},
@@ -202,17 +206,13 @@ def reset(token: str) -> Response:
     try:
         accounts.user_for_reset_token(db.session, token, get_settings().secret_key)
     except AppError as exc:
-        return render(
-            "auth/reset.html",
-            fragments={"reset-form": "reset_form"},
+        return _reset_page(
             status=400,
             token=token,
             invalid=exc.message,
             errors={},
         )
-    return render(
-        "auth/reset.html",
-        fragments={"reset-form": "reset_form"},
+    return _reset_page(
         token=token,
         invalid=None,
         errors={},
@@ -238,18 +238,14 @@ def reset_submit(token: str) -> Response:
                 ip=client_ip(),
             )
     except ValidationFailed as exc:
-        return render(
-            "auth/reset.html",
-            fragments={"reset-form": "reset_form"},
+        return _reset_page(
             status=422,
             token=token,
             invalid=None,
             errors=exc.fields,
         )
     except AppError as exc:
-        return render(
-            "auth/reset.html",
-            fragments={"reset-form": "reset_form"},
+        return _reset_page(
             status=400,
             token=token,
             invalid=exc.message,
