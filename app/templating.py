@@ -27,6 +27,9 @@ def register_template_helpers(app: Flask) -> None:
         version = _fingerprint(path, path.stat().st_mtime) if path.exists() else "0"
         return url_for("static", filename=filename, v=version)
 
+    if not app.debug:  # assets do not change under a running server: hash each once
+        asset_url = lru_cache(maxsize=64)(asset_url)
+
     def money(value: Decimal | float | None) -> str:
         return "" if value is None else f"${value:,.2f}"
 
