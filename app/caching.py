@@ -1,11 +1,11 @@
 """Wire the two-tier cache into the app: Flask-Caching on top, domain events below.
 
 Cached reads (item totals, the signed-in user, the dashboard) carry tags. Two
-things drop them: a handler on the EventBus (covers bulk SQL that loads no
-rows), once when the event is published and again after the commit; and a
-session hook that notices any ORM write to users or items and drops their tags
-after the commit, so no reader keeps a value from before it. Invalidations
-reach every process (pub/sub).
+things mark them stale: a handler on the EventBus (covers bulk SQL that loads
+no rows) and a session hook that notices any ORM write to users or items. The
+tags are collected on the session and dropped once, after the commit, so no
+reader keeps a value from before it and a 100-row batch costs one
+invalidation, not 100. Invalidations reach every process (pub/sub).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 flask_caching = FlaskCaching()
+STALE_TAGS = "stale_cache_tags"  # session.info key: tags to drop after the commit
 
 ITEM_EVENTS = frozenset({EventType.ITEM_CREATED, EventType.ITEM_UPDATED, EventType.ITEM_DELETED})
 USER_EVENTS = frozenset(
@@ -61,11 +62,11 @@ class CacheInvalidationHandler:
         tags = tags_for(event)
         if not tags or not has_app_context():
             return
-        cache = get_cache(current_app._get_current_object())  # type: ignore[attr-defined]
-        cache.delete_tag(*tags)
         session = db.session
-        if session.in_transaction():  # again once the change is visible to other readers
-            sa_event.listen(session, "after_commit", lambda _s: cache.delete_tag(*tags), once=True)
+        if session.in_transaction():  # dropped once, after the commit makes the change visible
+            session.info.setdefault(STALE_TAGS, set()).update(tags)
+            return
+        get_cache().delete_tag(*tags)
 
 
 def _orm_tags(session: Session) -> set[str]:
@@ -83,17 +84,17 @@ def _orm_tags(session: Session) -> set[str]:
 
 
 def _after_flush(session: Session, _context: object) -> None:
-    session.info.setdefault("stale_cache_tags", set()).update(_orm_tags(session))
+    session.info.setdefault(STALE_TAGS, set()).update(_orm_tags(session))
 
 
 def _after_commit(session: Session) -> None:
-    tags = session.info.pop("stale_cache_tags", None)
+    tags = session.info.pop(STALE_TAGS, None)
     if tags and has_app_context() and "app_cache" in current_app.extensions:
         get_cache().delete_tag(*sorted(tags))
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop("stale_cache_tags", None)
+    session.info.pop(STALE_TAGS, None)
 
 
 def watch_orm_writes() -> None:

@@ -42,8 +42,7 @@ class AuditHandler:
 
     def handle(self, event: Event) -> None:
         session = self._session()
-        session.add(audit_row(event, session))
-        session.flush()
+        session.add(audit_row(event, session))  # flushed with the change it records
 
 
 def audit_row(event: Event, session: Session) -> AuditLog:
