@@ -318,3 +318,20 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)
+
+
+def seed_items(app: Flask, owner_id: int, rows: list[tuple[str, str, str]]) -> list[int]:
+    """Insert (name, price, status) items for an owner; returns their ids in order."""
+    from decimal import Decimal
+
+    from app.models import Item
+    from app.repositories.base import unit_of_work
+
+    with app.app_context(), unit_of_work(db.session) as session:
+        items = [
+            Item(owner_id=owner_id, name=n, price=Decimal(p), status=s, description=f"about {n}")
+            for n, p, s in rows
+        ]
+        session.add_all(items)
+        session.flush()
+        return [item.id for item in items]

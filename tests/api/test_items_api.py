@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,9 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditLog, Item
-from app.repositories.base import unit_of_work
-from tests.conftest import PASSWORD
+from app.models import AuditLog
+from tests.conftest import PASSWORD, seed_items
 
 PROBLEM = "application/problem+json"
 INJECTIONS = (
@@ -47,27 +45,15 @@ def tokens(client: FlaskClient, accounts: dict[str, int]) -> dict[str, dict[str,
     return out
 
 
-def seed(app: Flask, owner_id: int, rows: list[tuple[str, str, str]]) -> list[int]:
-    """Insert (name, price, status) items for an owner; returns their ids in order."""
-    with app.app_context(), unit_of_work(db.session) as session:
-        items = [
-            Item(owner_id=owner_id, name=n, price=Decimal(p), status=s, description=f"about {n}")
-            for n, p, s in rows
-        ]
-        session.add_all(items)
-        session.flush()
-        return [item.id for item in items]
-
-
 @pytest.fixture
 def catalog(app: Flask, accounts: dict[str, int]) -> dict[str, list[int]]:
     """Twelve items of `user` (names a-item 01..12) and one of `admin`."""
-    mine = seed(
+    mine = seed_items(
         app,
         accounts["user"],
         [(f"a-item {n:02}", f"{n}.50", "active" if n % 2 else "draft") for n in range(1, 13)],
     )
-    theirs = seed(app, accounts["admin"], [("z-admin item", "99", "archived")])
+    theirs = seed_items(app, accounts["admin"], [("z-admin item", "99", "archived")])
     return {"mine": mine, "theirs": theirs}
 
 

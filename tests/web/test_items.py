@@ -15,31 +15,20 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditLog, Item
-from app.repositories.base import unit_of_work
+from tests.conftest import seed_items
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial", "HX-Target": "div#items-table"}
-
-
-def _seed(app: Flask, owner_id: int, rows: list[tuple[str, str, str]]) -> list[int]:
-    with app.app_context(), unit_of_work(db.session) as session:
-        items = [
-            Item(owner_id=owner_id, name=n, price=Decimal(p), status=s, description=f"about {n}")
-            for n, p, s in rows
-        ]
-        session.add_all(items)
-        session.flush()
-        return [i.id for i in items]
 
 
 @pytest.fixture
 def catalog(app: Flask, accounts: dict[str, int]) -> dict[str, list[int]]:
     """Items owned by user (names a..) and by admin (names z..)."""
-    mine = _seed(
+    mine = seed_items(
         app,
         accounts["user"],
         [(f"a-item {n:02}", str(n), "active" if n % 2 else "draft") for n in range(1, 31)],
     )
-    theirs = _seed(app, accounts["admin"], [("z-admin item", "99", "archived")])
+    theirs = seed_items(app, accounts["admin"], [("z-admin item", "99", "archived")])
     return {"mine": mine, "theirs": theirs}
 
 
@@ -319,7 +308,7 @@ def test_bulk_delete_everything_matching_the_filter(
 def test_csv_export_is_the_current_filtered_sorted_view(
     as_user: FlaskClient, catalog: dict, app: Flask, accounts: dict[str, int]
 ) -> None:
-    _seed(app, accounts["user"], [('=HYPERLINK("http://evil")', "1", "active")])
+    seed_items(app, accounts["user"], [('=HYPERLINK("http://evil")', "1", "active")])
     response = as_user.get("/items/export.csv?status=active&sort=price&dir=desc")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
