@@ -47,6 +47,28 @@ def incoming_request_id() -> str:
     return candidate if _SAFE_REQUEST_ID.match(candidate) else uuid.uuid4().hex
 
 
+def _log_access(response: Response, elapsed_ms: float) -> None:
+    """One structured line per request: what, how it ended, how long, for whom."""
+    path = _loggable_path()
+    access_log.info(
+        "%s %s %s %.1fms",
+        request.method,
+        path,
+        response.status_code,
+        elapsed_ms,
+        extra={
+            "method": request.method,
+            "path": path,
+            "status": response.status_code,
+            "duration_ms": round(elapsed_ms, 2),
+            "bytes": response.calculate_content_length(),
+            "remote_addr": request.remote_addr,
+            "endpoint": request.endpoint,
+            "request_id": g.get("request_id"),
+        },
+    )
+
+
 def _loggable_path() -> str:
     """The request path, with secrets in the URL (reset tokens) replaced by the route pattern."""
     if request.view_args and "token" in request.view_args and request.url_rule is not None:
@@ -74,23 +96,8 @@ def register_middleware(app: Flask, *, hsts: bool = False) -> None:
             )
         elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
         response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
-        access_log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            _loggable_path(),
-            response.status_code,
-            elapsed_ms,
-            extra={
-                "method": request.method,
-                "path": _loggable_path(),
-                "status": response.status_code,
-                "duration_ms": round(elapsed_ms, 2),
-                "bytes": response.calculate_content_length(),
-                "remote_addr": request.remote_addr,
-                "endpoint": request.endpoint,
-                "request_id": g.get("request_id"),
-            },
-        )
+        if access_log.isEnabledFor(logging.INFO):  # skip building the record when not logged
+            _log_access(response, elapsed_ms)
         return response
 
     @app.teardown_request
