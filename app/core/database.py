@@ -1,23 +1,33 @@
-"""Database extension: one pooled engine per app, one session per request or job.
+"""Database extension: pooled engines per app, one session per request or job.
 
 The session is created lazily on first use inside an app context and closed at
 teardown. Repositories never commit; the view, CLI command or job that owns the work
 wraps it in `unit_of_work()` from app/repositories/base.py (SQLAlchemy's
 "separate and external" rule).
+
+Requests with a safe method (GET, HEAD, OPTIONS) read through a second pool on
+PostgreSQL: autocommit, so a page costs one round trip per query instead of
+BEGIN + query + ROLLBACK, and read-only, so a GET that tries to write fails
+loudly instead of changing data. Pooled connections are pinged only after they
+have sat idle (IDLE_PING_SECONDS), not on every checkout: under load that ping
+would be one more round trip per request.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from flask import Flask, current_app, g, has_request_context, request
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 _G_KEY = "_db_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDLE_PING_SECONDS = 5.0
 
 
 def build_engine(
@@ -27,8 +37,12 @@ def build_engine(
     max_overflow: int = 10,
     pool_timeout: int = 10,
     echo: bool = False,
+    read_only: bool = False,
 ) -> Engine:
-    """Create an engine with settings that suit the backend (pooling, SQLite pragmas)."""
+    """Create an engine with settings that suit the backend (pooling, SQLite pragmas).
+
+    `read_only` (PostgreSQL) gives autocommit connections that refuse writes.
+    """
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}, "echo": echo}
@@ -37,15 +51,45 @@ def build_engine(
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    extra: dict[str, Any] = {}
+    if read_only:
+        extra = {
+            "isolation_level": "AUTOCOMMIT",
+            "connect_args": {"options": "-c default_transaction_read_only=on"},
+        }
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
         pool_recycle=1800,
         echo=echo,
+        **extra,
     )
+    event.listen(engine, "connect", _note_checkin)  # a fresh connection needs no ping
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle(engine))
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    """A checkout hook that pings connections idle for a while (a server restart, a
+    dropped socket) and makes the pool replace a dead one before anyone uses it."""
+
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle = time.monotonic() - record.info.get("checked_in_at", 0.0)
+        if idle < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(str(error)) from error
+
+    return on_checkout
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -62,6 +106,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class _State:
     engine: Engine
     factory: sessionmaker[Session]
+    read_engine: Engine
+    read_factory: sessionmaker[Session]
 
 
 class Database:
@@ -72,10 +118,16 @@ class Database:
     """
 
     def init_app(self, app: Flask, *, url: str, **engine_options: Any) -> None:
-        """Create the app's engine and session factory; close sessions at teardown."""
+        """Create the app's engines and session factories; close sessions at teardown."""
         engine = build_engine(url, **engine_options)
+        read_engine = engine
+        if engine.dialect.name == "postgresql":
+            read_engine = build_engine(url, read_only=True, **engine_options)
         app.extensions["database"] = _State(
-            engine, sessionmaker(bind=engine, expire_on_commit=False)
+            engine,
+            sessionmaker(bind=engine, expire_on_commit=False),
+            read_engine,
+            sessionmaker(bind=read_engine, expire_on_commit=False),
         )
         app.teardown_appcontext(self._teardown)
 
@@ -95,10 +147,15 @@ class Database:
 
     @property
     def session(self) -> Session:
-        """The session of the current app context, created on first use."""
+        """The session of the current app context, created on first use.
+
+        Inside a GET/HEAD/OPTIONS request it reads through the read-only pool.
+        """
         session: Session | None = g.get(_G_KEY)
         if session is None:
-            session = self._state().factory()
+            state = self._state()
+            safe = has_request_context() and request.method in SAFE_METHODS
+            session = (state.read_factory if safe else state.factory)()
             setattr(g, _G_KEY, session)
         return session
 
@@ -108,13 +165,17 @@ class Database:
 
     def bind_to(self, app: Flask, connection: Connection) -> None:
         """Bind the app's sessions to an outer connection (tests: one transaction per test)."""
-        self._state(app).factory = sessionmaker(
+        state = self._state(app)
+        state.factory = state.read_factory = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
 
     def dispose(self, app: Flask) -> None:
         """Close the app's pooled connections (tests and worker shutdown)."""
-        self._state(app).engine.dispose()
+        state = self._state(app)
+        state.engine.dispose()
+        if state.read_engine is not state.engine:
+            state.read_engine.dispose()
 
     @staticmethod
     def _teardown(_exc: BaseException | None) -> None:

@@ -6,19 +6,22 @@ command, a job) wraps it in `unit_of_work(session)`.
 
 from __future__ import annotations
 
+import builtins
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Row, Select, String, bindparam, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.models.base import Base
-from app.repositories.keyset import Seek, apply_seek
+from app.repositories.keyset import Seek, apply_seek, seek_params
 
 T = TypeVar("T", bound=Base)
+R = TypeVar("R")
+RowsSelect: TypeAlias = Select[*tuple[Any, ...]]  # a select of any number of columns
 Direction = Literal["asc", "desc"]
 
 PER_PAGE_CHOICES: tuple[int, ...] = (10, 25, 50, 100)
@@ -59,10 +62,10 @@ class ListQuery:
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of results plus what a pager needs."""
+class Page(Generic[R]):
+    """One page of results (model objects or plain rows) plus what a pager needs."""
 
-    items: list[T]
+    items: list[R]
     page: int
     per_page: int
     total: int
@@ -104,6 +107,12 @@ class Page(Generic[T]):
 def clamp_page(page: int, per_page: int) -> tuple[int, int]:
     """Keep page within 1..MAX_PAGE and per_page within 1..MAX_PER_PAGE."""
     return min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)
+
+
+# Page statements by shape (see BaseRepository._shaped); a few per table in practice.
+_SHAPES: dict[tuple[Any, ...], tuple[Select[Any], Select[Any], bool]] = {}
+_MAX_SHAPES = 1024
+_BASE_SELECTS: dict[type[Any], Select[Any]] = {}
 
 
 class BaseRepository(Generic[T]):
@@ -160,9 +169,9 @@ class BaseRepository(Generic[T]):
         """The unfiltered statement; subclasses add joins or options here."""
         return select(self.model)
 
-    def filtered(self, query: ListQuery) -> Select[Any]:
-        """Apply declared filters and the search term to the base statement."""
-        stmt = self.base_select()
+    def filtered(self, query: ListQuery, base: Select[Any] | None = None) -> Select[Any]:
+        """Apply declared filters and the search term to `base` (default: base_select)."""
+        stmt = self.base_select() if base is None else base
         for name, value in query.filters.items():
             if name not in self.filterable:
                 raise QueryError(f"cannot filter {self.model.__name__} by {name!r}")
@@ -196,46 +205,120 @@ class BaseRepository(Generic[T]):
     def list(
         self, query: ListQuery, *, total: int | None = None, seek: Seek | None = None
     ) -> Page[T]:
-        """One sorted page; pass `total` when the caller already knows it (cached counts).
+        """One sorted page of model objects; pass `total` when the caller knows it (cached).
 
         With `seek`, the page is fetched by keyset from a neighbouring row's sort
         key (see keyset.py) instead of by OFFSET, so deep pages stay cheap.
         """
+        base = _BASE_SELECTS.get(type(self))
+        if base is None:  # one object per class, so its page statements can be cached
+            base = _BASE_SELECTS[type(self)] = self.base_select()
+        return self._page(base, query, total, seek, lambda s, p: list(self.session.scalars(s, p)))
+
+    def list_rows(
+        self,
+        columns: RowsSelect,
+        query: ListQuery,
+        *,
+        total: int | None = None,
+        seek: Seek | None = None,
+    ) -> Page[Row[Any]]:
+        """Like `list`, but only `columns` (a select, joins allowed) as plain rows.
+
+        A table page shows a few fields: plain rows skip the ORM's loading and
+        let one query bring related names along. Pass a long-lived select (a
+        module constant): page statements are cached per shape of that select.
+        """
+        connection = self.session.connection()
+        return self._page(
+            columns, query, total, seek, lambda s, p: list(connection.execute(s, p).all())
+        )
+
+    def _page(
+        self,
+        base: Select[Any],
+        query: ListQuery,
+        total: int | None,
+        seek: Seek | None,
+        fetch: Callable[[Select[Any], dict[str, Any]], builtins.list[R]],
+    ) -> Page[R]:
         page, per_page = clamp_page(query.page, query.per_page)
-        order = self.order_by(query.sort, query.direction)
         if total is None:
             total = self.count(query)
         pages = max(1, math.ceil(total / per_page))
-        stmt = self.filtered(query)
+        stmt, reversed_rows = self._shaped(base, query, seek.kind if seek else None)
+        params = self._filter_params(query)
         if seek is None:
-            stmt = stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
-            return Page(
-                items=list(self.session.scalars(stmt)), page=page, per_page=per_page, total=total
-            )
-        if seek.kind == "last":
-            page = pages
-        name = query.sort or self.default_sort
-        reverse = self.order_by(name, "asc" if query.direction == "desc" else "desc")
-        stmt, reversed_rows = apply_seek(
-            stmt,
-            seek,
-            column=self.sortable[name],
-            id_col=self.model.id,
-            descending=query.direction == "desc",
-            order=order,
-            reverse_order=reverse,
-            per_page=per_page,
-            last_page_size=total - (pages - 1) * per_page,
-        )
-        items = list(self.session.scalars(stmt))
+            params.update(limit=per_page, offset=(page - 1) * per_page)
+        else:
+            if seek.kind == "last":
+                page = pages
+            last_page_size = total - (pages - 1) * per_page
+            params.update(seek_params(seek, per_page=per_page, last_page_size=last_page_size))
+        items = fetch(stmt, params)
         if reversed_rows:
             items.reverse()
         return Page(items=items, page=min(page, pages), per_page=per_page, total=total)
 
-    def sort_key(self, obj: T, sort: str | None) -> tuple[Any, ...]:
+    def _active_filters(self, query: ListQuery) -> tuple[str, ...]:
+        names = tuple(sorted(n for n, v in query.filters.items() if v is not None and v != ""))
+        for name in names:
+            if name not in self.filterable:
+                raise QueryError(f"cannot filter {self.model.__name__} by {name!r}")
+        return names
+
+    def _filter_params(self, query: ListQuery) -> dict[str, Any]:
+        params = {f"filter_{n}": query.filters[n] for n in self._active_filters(query)}
+        term = query.q.strip()
+        if term and self.searchable:
+            params["search"] = f"%{_escape_like(term)}%"
+        return params
+
+    def _shaped(
+        self, base: Select[Any], query: ListQuery, seek_kind: str | None
+    ) -> tuple[Select[Any], bool]:
+        """The page statement for this shape of query, values left as bound parameters.
+
+        Built once per shape (base, sort, direction, filters, search or not, seek
+        kind) and reused: SQLAlchemy then skips building, cache-keying and
+        compiling it on every request.
+        """
+        sort = query.sort or self.default_sort
+        filters = self._active_filters(query)
+        searching = bool(query.q.strip() and self.searchable)
+        key = (type(self), id(base), sort, query.direction, filters, searching, seek_kind)
+        cached = _SHAPES.get(key)
+        if cached is not None and cached[0] is base:
+            return cached[1], cached[2]
+        order = self.order_by(sort, query.direction)
+        stmt = base
+        for name in filters:
+            stmt = stmt.where(self.filterable[name] == bindparam(f"filter_{name}"))
+        if searching:
+            pattern = bindparam("search", type_=String())
+            stmt = stmt.where(or_(*(col.ilike(pattern, escape="\\") for col in self.searchable)))
+        if seek_kind is None:
+            shaped = stmt.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
+            reversed_rows = False
+        else:
+            shaped, reversed_rows = apply_seek(
+                stmt,
+                seek_kind,  # type: ignore[arg-type]
+                column=self.sortable[sort],
+                id_col=self.model.id,
+                descending=query.direction == "desc",
+                order=order,
+                reverse_order=self.order_by(sort, "asc" if query.direction == "desc" else "desc"),
+            )
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        _SHAPES[key] = (base, shaped, reversed_rows)  # holding `base` keeps its id unique
+        return shaped, reversed_rows
+
+    def sort_key(self, obj: Any, sort: str | None) -> tuple[Any, ...]:
         """The (sort value, id) of a row, for keyset links to its neighbours."""
         name = sort or self.default_sort
-        return (getattr(obj, name), obj.id)  # type: ignore[attr-defined]
+        return (getattr(obj, name), obj.id)
 
 
 def _escape_like(term: str) -> str:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import Row, func, select
 
 from app.models.item import Item
-from app.repositories.base import BaseRepository
+from app.models.user import User
+from app.repositories.base import BaseRepository, RowsSelect
+
+# Built once: statements are immutable, and filters, order and limit make new ones.
+_TABLE_COLUMNS: RowsSelect = select(
+    Item.id,
+    Item.name,
+    Item.status,
+    Item.price,
+    Item.owner_id,
+    Item.created_at,
+    Item.updated_at,
+    User.name.label("owner_name"),
+    User.email.label("owner_email"),
+).outerjoin(User, User.id == Item.owner_id)
 
 
 class ItemRepository(BaseRepository[Item]):
@@ -23,6 +39,14 @@ class ItemRepository(BaseRepository[Item]):
     searchable = (Item.name,)  # trigram-indexed on PostgreSQL (migration 0003)
     filterable = {"status": Item.status, "owner_id": Item.owner_id}
     default_sort = "id"
+
+    def table_columns(self) -> RowsSelect:
+        """What a row of the items table shows, with the owner's name joined in."""
+        return _TABLE_COLUMNS
+
+    def table_row(self, item_id: int) -> Row[Any] | None:
+        """One row of the items table (to redraw it after an inline edit)."""
+        return self.session.execute(self.table_columns().where(Item.id == item_id)).one_or_none()
 
     def count_all(self) -> int:
         """Number of items."""

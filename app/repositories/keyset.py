@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 SeekKind = Literal["after", "before", "last"]
@@ -29,35 +29,46 @@ class Seek:
 
 
 def _cmp(
-    column: InstrumentedAttribute[Any],
-    id_col: InstrumentedAttribute[Any],
-    key: tuple[Any, ...],
-    *,
-    greater: bool,
+    column: InstrumentedAttribute[Any], id_col: InstrumentedAttribute[Any], *, greater: bool
 ) -> Any:
+    """`(column, id) > (:seek_value, :seek_id)` (or <), with the values left as parameters."""
+    seek_id = bindparam("seek_id", type_=id_col.type)
     if column is id_col:
-        return id_col > key[-1] if greater else id_col < key[-1]
-    left, right = tuple_(column, id_col), tuple_(*key)
+        return id_col > seek_id if greater else id_col < seek_id
+    left = tuple_(column, id_col)
+    right = tuple_(bindparam("seek_value", type_=column.type), seek_id)
     return left > right if greater else left < right
 
 
 def apply_seek(
     stmt: Select[Any],
-    seek: Seek,
+    kind: SeekKind,
     *,
     column: InstrumentedAttribute[Any],
     id_col: InstrumentedAttribute[Any],
     descending: bool,
     order: list[Any],
     reverse_order: list[Any],
-    per_page: int,
-    last_page_size: int,
 ) -> tuple[Select[Any], bool]:
-    """The statement for a seek and whether its rows come back reversed."""
-    if seek.kind == "last":
-        return stmt.order_by(*reverse_order).limit(last_page_size), True
-    forward = seek.kind == "after"
+    """The statement for a kind of seek and whether its rows come back reversed.
+
+    Values stay bound parameters (see `seek_params`), so one statement serves
+    every page of a given shape and SQLAlchemy compiles it once.
+    """
+    if kind == "last":
+        return stmt.order_by(*reverse_order).limit(bindparam("limit")), True
+    forward = kind == "after"
     greater = forward != descending  # after in ascending order means "greater than"
-    stmt = stmt.where(_cmp(column, id_col, seek.key, greater=greater))
-    stmt = stmt.order_by(*(order if forward else reverse_order)).offset(seek.skip).limit(per_page)
-    return stmt, not forward
+    stmt = stmt.where(_cmp(column, id_col, greater=greater))
+    stmt = stmt.order_by(*(order if forward else reverse_order))
+    return stmt.offset(bindparam("offset")).limit(bindparam("limit")), not forward
+
+
+def seek_params(seek: Seek, *, per_page: int, last_page_size: int) -> dict[str, Any]:
+    """The parameter values for a statement from `apply_seek`."""
+    if seek.kind == "last":
+        return {"limit": last_page_size}
+    params: dict[str, Any] = {"seek_id": seek.key[-1], "offset": seek.skip, "limit": per_page}
+    if len(seek.key) > 1:
+        params["seek_value"] = seek.key[0]
+    return params

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -41,7 +41,14 @@ def _publish(kind: EventType, actor: Actor, *, subject_id: str | None, **payload
     )
 
 
-def can_change(user: User, item: Item) -> bool:
+class Owned(Protocol):
+    """Anything with an owner: an Item, or a row of the items table."""
+
+    @property
+    def owner_id(self) -> int | None: ...
+
+
+def can_change(user: User, item: Owned) -> bool:
     """Owners and admins may change an item; guests never."""
     return user.can_write and (user.is_admin or item.owner_id == user.id)
 

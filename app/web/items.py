@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, request, stream_with_context, url_for
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
+from sqlalchemy import Row
 from werkzeug.datastructures import MultiDict
 
-from app.errors import ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.htmx import htmx, render
-from app.models.item import ITEM_STATUSES, Item
+from app.models.item import ITEM_STATUSES
 from app.models.user import User
 from app.policy import policy
 from app.repositories.base import unit_of_work
@@ -68,32 +68,34 @@ def _me() -> User:
     return user
 
 
-def table_view(args: MultiDict[str, str]) -> TableView[Item]:
-    """The items table for a query string, with its total from the cache."""
+def table_view(args: MultiDict[str, str]) -> TableView[Row[Any]]:
+    """The items table for a query string: one query for the rows (owner names joined
+    in), the total from the cache."""
+    repo = ItemRepository(db.session)
     total = count_items(db.session, TableState.from_args(SPEC, args).list_query())
-    return build_view(SPEC, args, ItemRepository(db.session), total=total)
+    return build_view(SPEC, args, repo, total=total, columns=repo.table_columns())
 
 
-def _row_context() -> dict[str, Any]:
-    """Per-page constants for row links: built once, not once per row (url_for is slow)."""
-    return {"items_base": url_for("items.index"), "csrf": generate_csrf()}
+def _rows_context(rows: list[Row[Any]]) -> dict[str, Any]:
+    """What the row template needs beyond the rows, worked out once per response."""
+    me = _me()
+    return {
+        "rows": rows,
+        "items_base": url_for("items.index"),  # row links are built from it: url_for is slow
+        "changeable": {r.id for r in rows if item_service.can_change(me, r)},
+        "can_write": me.can_write,
+        "statuses": ITEM_STATUSES,
+    }
 
 
 def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any) -> Response:
     view = table_view(args)
-    owners = item_service.owners_by_id(db.session, (i.owner_id for i in view.page.items))
-    me = _me()
     return render(
         "items/index.html",
-        **_row_context(),
+        **_rows_context(view.page.items),
         fragments=FRAGMENTS,
         status=status,
         view=view,
-        owners=owners,
-        me=me,
-        can_write=me.can_write,
-        can_change=lambda i: item_service.can_change(me, i),
-        statuses=ITEM_STATUSES,
         status_choices=[(s, s.title()) for s in ITEM_STATUSES],
         **extra,
     )
@@ -170,19 +172,16 @@ def show(item_id: int) -> Response:
     )
 
 
-def _row(item: Item, *, editing: bool = False, status: int = 200, **extra: Any) -> Response:
-    owners = item_service.owners_by_id(db.session, [item.owner_id])
+def _row(item_id: int, *, status: int = 200, **extra: Any) -> Response:
+    """One table row (display or inline-edit mode) as an htmx fragment."""
+    found = ItemRepository(db.session).table_row(item_id)
+    if found is None:
+        raise NotFound("No such item.")
     return render(
         "items/index.html",
-        **_row_context(),
-        fragments={f"item-{item.id}": "item_row"},
+        **_rows_context([found]),
+        fragments={f"item-{item_id}": "item_rows"},
         status=status,
-        item=item,
-        owners=owners,
-        editing=editing,
-        can_change=lambda i: True,
-        can_write=True,
-        statuses=ITEM_STATUSES,
         **extra,
     )
 
@@ -191,19 +190,7 @@ def _row(item: Item, *, editing: bool = False, status: int = 200, **extra: Any) 
 @policy("read")
 def row(item_id: int) -> Response:
     """A row in display mode (cancelling an inline edit)."""
-    item = item_service.get_item(db.session, item_id)
-    me = _me()
-    return render(
-        "items/index.html",
-        **_row_context(),
-        fragments={f"item-{item.id}": "item_row"},
-        item=item,
-        owners=item_service.owners_by_id(db.session, [item.owner_id]),
-        editing=False,
-        can_change=lambda i: item_service.can_change(me, i),
-        can_write=me.can_write,
-        statuses=ITEM_STATUSES,
-    )
+    return _row(item_id)
 
 
 @bp.get("/<int:item_id>/edit")
@@ -221,7 +208,7 @@ def edit(item_id: int) -> Response:
         return render(
             "items/form.html", item=item, values=values, errors={}, statuses=ITEM_STATUSES
         )
-    return _row(item, editing=True, values=values, errors={})
+    return _row(item.id, editing=True, values=values, errors={})
 
 
 @bp.post("/<int:item_id>")
@@ -234,8 +221,8 @@ def update(item_id: int) -> Response:
         with unit_of_work(db.session) as session:
             item_service.update_item(session, item, form, actor=current_actor())
     except ValidationFailed as exc:
-        db.session.refresh(item)
         if not htmx().request:
+            db.session.refresh(item)
             return render(
                 "items/form.html",
                 status=422,
@@ -244,11 +231,19 @@ def update(item_id: int) -> Response:
                 errors=exc.fields,
                 statuses=ITEM_STATUSES,
             )
-        return _row(item, editing=True, status=422, values=form, errors=exc.fields)
+        return _row(item.id, editing=True, status=422, values=form, errors=exc.fields)
     if not htmx().request:
         flash("Saved.", "success")
         return see_other(url_for("items.show", item_id=item.id))
-    return _row(item, saved=True)
+    return _row(item.id, saved=True)
+
+
+@bp.get("/<int:item_id>/delete")
+@policy("write")
+def confirm_delete(item_id: int) -> Response:
+    """Ask before deleting (the row's Delete link without JavaScript lands here)."""
+    item = item_service.get_item_for_change(db.session, _me(), item_id)
+    return render("items/delete.html", item=item)
 
 
 @bp.post("/<int:item_id>/delete")

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from flask import url_for
 from werkzeug.datastructures import MultiDict
@@ -29,6 +29,7 @@ from app.repositories.base import (
     Direction,
     ListQuery,
     Page,
+    RowsSelect,
 )
 from app.repositories.keyset import MAX_SKIP_PAGES, Seek
 
@@ -193,9 +194,47 @@ class Link:
     url: str
 
 
+@dataclass(frozen=True)
+class HeaderCell:
+    """One header cell, worked out in Python so the template only prints it."""
+
+    column: Column
+    aria_sort: str  # "ascending" | "descending" | "none"
+    url: str  # "" for a column that does not sort
+    indicator: str
+
+
+@dataclass(frozen=True)
+class PagerItem:
+    """One pager control: a link, the current page, a disabled button, or a gap."""
+
+    label: str
+    url: str = ""
+    rel: str = ""
+    aria_label: str = ""
+    current: bool = False
+    gap: bool = False
+
+
+@dataclass(frozen=True)
+class Pager:
+    """First/prev, the numbered window, next/last."""
+
+    before: tuple[PagerItem, ...]
+    numbers: tuple[PagerItem, ...]
+    after: tuple[PagerItem, ...]
+
+
+_INDICATORS = {"ascending": "▲", "descending": "▼", "none": "↕"}
+
+
 @dataclass
 class TableView(Generic[T]):
-    """A page of rows plus every URL the table macros need."""
+    """A page of rows plus every URL the table macros need.
+
+    The macros only print what is here: a page draws a dozen links, and building
+    them in Python (no macro or function calls per link) keeps a table page cheap.
+    """
 
     spec: TableSpec
     state: TableState
@@ -207,9 +246,31 @@ class TableView(Generic[T]):
         """The table's path, resolved once per page (url_for is slow in a loop)."""
         return url_for(self.spec.endpoint)
 
+    @cached_property
+    def _search_part(self) -> str:
+        """The query-string tail every link keeps: search and filters, encoded once."""
+        state = self.state
+        tail = {"q": state.q} if state.q else {}
+        tail.update({k: v for k, v in state.filters.items() if v})
+        return "&" + urlencode(tail) if tail else ""
+
     def url(self, **changes: Any) -> str:
-        """This table's URL with some state changed."""
-        return f"{self.base_url}?{urlencode(self.state.params(**changes))}"
+        """This table's URL with some state changed (same parameters as TableState.params)."""
+        state = self.state
+        sort = changes.get("sort", state.sort)
+        direction = changes.get("direction", state.direction)
+        page = changes.get("page", state.page)
+        per_page = changes.get("per_page", state.per_page)
+        cursor = changes.get("cursor", state.cursor)
+        url = f"{self.base_url}?sort={quote_plus(sort)}&dir={direction}"
+        if page > 1:
+            url += f"&page={page}"
+        if per_page != DEFAULT_PER_PAGE:
+            url += f"&per_page={per_page}"
+        url += self._search_part
+        if cursor:
+            url += "&cursor=" + quote_plus(cursor, safe=".")
+        return url
 
     def sort_url(self, column: Column) -> str:
         """Clicking a header: same column flips direction; a new column starts at page 1."""
@@ -233,6 +294,21 @@ class TableView(Generic[T]):
             return "none"
         return "ascending" if self.state.direction == "asc" else "descending"
 
+    @cached_property
+    def headers(self) -> list[HeaderCell]:
+        """The header row: aria-sort, link and arrow of every column."""
+        cells = []
+        for column in self.spec.columns:
+            aria = self.sort_state(column)
+            url = self.sort_urls[column.key] if column.sortable else ""
+            cells.append(HeaderCell(column, aria, url, _INDICATORS[aria]))
+        return cells
+
+    @cached_property
+    def sortable_headers(self) -> list[HeaderCell]:
+        """The sort chips shown on phones, where the header row is hidden."""
+        return [cell for cell in self.headers if cell.url]
+
     def page_link(self, number: int) -> Link:
         """A link to page `number`, by keyset when it is near the current page."""
         current, pages, items = self.page.page, self.page.pages, self.page.items
@@ -254,21 +330,75 @@ class TableView(Generic[T]):
         return Link(number, self.url(page=number, cursor=""))
 
     @cached_property
-    def per_page_links(self) -> list[Link]:
-        return [
-            Link(n, self.url(per_page=n, page=1, cursor="")) for n in self.spec.per_page_choices
-        ]
-
-    @cached_property
     def window(self) -> list[Link | None]:
         return [self.page_link(n) if n is not None else None for n in self.page.window(2)]
 
+    @cached_property
+    def pager(self) -> Pager:
+        """Every pager control, in order."""
+        page = self.page
+        links: dict[int, Link] = {link.page: link for link in self.window if link is not None}
+
+        def to(number: int) -> str:
+            found = links.get(number)
+            return found.url if found else self.page_link(number).url
+
+        if page.has_prev:
+            before = (
+                PagerItem("« First", to(1), aria_label="First page"),
+                PagerItem("‹ Prev", to(page.page - 1), rel="prev", aria_label="Previous page"),
+            )
+        else:
+            before = (PagerItem("« First"), PagerItem("‹ Prev"))
+        if page.has_next:
+            after = (
+                PagerItem("Next ›", to(page.page + 1), rel="next", aria_label="Next page"),
+                PagerItem("Last »", to(page.pages), aria_label="Last page"),
+            )
+        else:
+            after = (PagerItem("Next ›"), PagerItem("Last »"))
+        numbers = tuple(
+            PagerItem("…", gap=True)
+            if link is None
+            else PagerItem(f"{link.page:,}", current=True)
+            if link.page == page.page
+            else PagerItem(f"{link.page:,}", link.url, aria_label=f"Page {link.page}")
+            for link in self.window
+        )
+        return Pager(before, numbers, after)
+
+    @cached_property
+    def summary(self) -> str:
+        """'1-25 of 1,000,000' with an en dash (the noun is the template's)."""
+        page = self.page
+        if not page.total:
+            return ""
+        return f"{page.first_index:,}–{page.last_index:,} of {page.total:,}"
+
+    @cached_property
+    def kept_params(self) -> list[tuple[str, Any]]:
+        """The state a page-size change keeps (hidden inputs of that form)."""
+        params = self.state.params(page=1, cursor="")
+        return [(k, v) for k, v in params.items() if k not in ("per_page", "page")]
+
 
 def build_view(
-    spec: TableSpec, args: MultiDict[str, str], repo: Any, *, total: int | None = None
+    spec: TableSpec,
+    args: MultiDict[str, str],
+    repo: Any,
+    *,
+    total: int | None = None,
+    columns: RowsSelect | None = None,
 ) -> TableView[Any]:
-    """A TableView for any repository: parse, count (unless given), fetch by keyset when asked."""
+    """A TableView for any repository: parse, count (unless given), fetch by keyset when asked.
+
+    With `columns` the page holds plain rows of that select (see list_rows).
+    """
     state = TableState.from_args(spec, args)
     query = state.list_query()
-    page = repo.list(query, total=total, seek=decode_cursor(spec, state))
+    seek = decode_cursor(spec, state)
+    if columns is not None:
+        page = repo.list_rows(columns, query, total=total, seek=seek)
+    else:
+        page = repo.list(query, total=total, seek=seek)
     return TableView(spec, state, page, key_of=lambda row: repo.sort_key(row, state.sort))

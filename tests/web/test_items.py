@@ -244,6 +244,7 @@ def test_other_users_item_answers_404_like_a_missing_one(
     theirs = catalog["theirs"][0]
     for method, path in (
         ("GET", f"/items/{theirs}/edit"),
+        ("GET", f"/items/{theirs}/delete"),
         ("POST", f"/items/{theirs}"),
         ("POST", f"/items/{theirs}/delete"),
     ):
@@ -272,6 +273,27 @@ def test_guest_reads_but_cannot_write(as_guest: FlaskClient, catalog: dict) -> N
     for path in ("/items", f"/items/{item_id}", f"/items/{item_id}/delete", "/items/bulk"):
         assert as_guest.post(path, data={"name": "x", "price": "1"}).status_code == 403
     assert as_guest.get("/items/new").status_code == 403
+    assert as_guest.get(f"/items/{item_id}/delete").status_code == 403
+
+
+def test_delete_without_javascript_asks_on_its_own_page(
+    app: Flask, as_user: FlaskClient, catalog: dict
+) -> None:
+    """The row's Delete link (hx-post with JavaScript) leads plain browsers to a question."""
+    item_id = catalog["mine"][0]
+    table = as_user.get("/items?sort=name&dir=asc").get_data(as_text=True)
+    assert f'href="/items/{item_id}/delete" hx-post="/items/{item_id}/delete"' in table
+    page = as_user.get(f"/items/{item_id}/delete")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Delete “a-item 01”?" in html
+    assert f'<form method="post" action="/items/{item_id}/delete"' in html
+    assert 'name="csrf_token"' in html
+    with app.app_context():
+        assert db.session.get(Item, item_id) is not None  # asking deletes nothing
+    done = as_user.post(f"/items/{item_id}/delete")
+    assert done.status_code == 303 and done.headers["Location"] == "/items"
+    with app.app_context():
+        assert db.session.get(Item, item_id) is None
 
 
 def test_bulk_action_on_selected_rows_skips_others_rows(

@@ -1,0 +1,74 @@
+"""The Database extension on real PostgreSQL: the read-only pool for safe requests and
+the idle ping that replaces dead pooled connections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from app.core import database
+from app.extensions import db
+from tests.conftest import _build_app, make_settings
+
+
+@pytest.fixture
+def real_pg_app(pg_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """An app on the run's database with its own pools (no per-test transaction)."""
+    app = _build_app(make_settings(tmp_path, database_url=pg_url))
+    yield app
+    db.dispose(app)
+
+
+def _insert_user(email: str) -> None:
+    db.session.execute(
+        text(
+            "INSERT INTO user_account (email, name, role, is_active, auth_epoch)"
+            " VALUES (:e, 'x', 'user', true, 0)"
+        ),
+        {"e": email},
+    )
+
+
+def test_a_get_request_cannot_write(real_pg_app: Flask) -> None:
+    with (
+        real_pg_app.test_request_context("/items", method="GET"),
+        pytest.raises(DBAPIError, match="read-only transaction"),
+    ):
+        _insert_user("get-writer@example.com")
+
+
+def test_a_get_request_reads_without_a_transaction(real_pg_app: Flask) -> None:
+    with real_pg_app.test_request_context("/items", method="GET"):
+        state = db.session.execute(text("SELECT 1")).scalar()
+        in_tx = db.session.connection().connection.dbapi_connection.info.transaction_status  # type: ignore[union-attr]
+    assert state == 1
+    assert in_tx.name == "IDLE"  # autocommit: no BEGIN, no ROLLBACK round trips
+
+
+def test_a_post_request_writes_in_a_transaction(real_pg_app: Flask) -> None:
+    with real_pg_app.test_request_context("/items", method="POST"):
+        _insert_user("post-writer@example.com")
+        db.session.rollback()  # leave the shared test database as it was
+    with real_pg_app.app_context():  # CLI commands and jobs write too
+        _insert_user("cli-writer@example.com")
+        db.session.rollback()
+
+
+def test_a_connection_killed_while_idle_is_replaced_before_use(
+    real_pg_app: Flask, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with real_pg_app.test_request_context("/", method="GET"):
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+    killer = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with killer.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    killer.dispose()
+    monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0.0)  # it has sat idle long enough
+    with real_pg_app.test_request_context("/", method="GET"):
+        new_pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+    assert new_pid != pid
