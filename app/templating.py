@@ -34,7 +34,11 @@ def register_template_helpers(app: Flask) -> None:
         return "" if value is None else f"${value:,.2f}"
 
     def date(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return "" if value is None else value.strftime(fmt)
+        if value is None:
+            return ""
+        if fmt == "%Y-%m-%d %H:%M":  # the common case, several times faster than strftime
+            return value.isoformat(" ", "minutes")[:16]
+        return value.strftime(fmt)
 
     vendor = json.loads((static_root / "vendor/htmx/VERSION.json").read_text())
     app.jinja_env.globals["htmx_vendor"] = vendor

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.core.events import Event, EventBus, EventType
@@ -211,12 +211,11 @@ def bulk_action(
     return count
 
 
-def export_rows(session: Session, query: ListQuery, *, batch: int = 2000) -> Iterator[Item]:
-    """Every item of the filtered, sorted view, streamed from the database in batches."""
+def export_rows(session: Session, query: ListQuery, *, batch: int = 2000) -> Iterator[Row[Any]]:
+    """Every item of the filtered, sorted view (plain rows of the export columns), read from
+    the database in keyset batches."""
     repo = ItemRepository(session)
-    stmt = repo.filtered(query).order_by(*repo.order_by(query.sort, query.direction))
-    result = session.execute(stmt.execution_options(yield_per=batch, stream_results=True))
-    yield from result.scalars()
+    return repo.iterate(query, batch=batch, columns=repo.export_columns())
 
 
 def owners_by_id(session: Session, owner_ids: Iterable[int]) -> dict[int, str]:

@@ -172,15 +172,16 @@ def show(item_id: int) -> Response:
     )
 
 
-def _row(item_id: int, *, status: int = 200, **extra: Any) -> Response:
-    """One table row (display or inline-edit mode) as an htmx fragment."""
+def _row(item_id: int, *, editing: bool = False, status: int = 200, **extra: Any) -> Response:
+    """One table row, shown or as the inline editor, as an htmx fragment."""
     found = ItemRepository(db.session).table_row(item_id)
     if found is None:
         raise NotFound("No such item.")
     return render(
         "items/index.html",
         **_rows_context([found]),
-        fragments={f"item-{item_id}": "item_rows"},
+        item=found,
+        fragments={f"item-{item_id}": "item_edit_row" if editing else "item_rows"},
         status=status,
         **extra,
     )

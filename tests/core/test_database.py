@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from app.core import database
 from app.extensions import db
+from app.repositories.base import ListQuery
+from app.services.items import export_rows
 from tests.conftest import _build_app, make_settings
 
 
@@ -72,3 +74,29 @@ def test_a_connection_killed_while_idle_is_replaced_before_use(
     with real_pg_app.test_request_context("/", method="GET"):
         new_pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
     assert new_pid != pid
+
+
+def test_a_get_request_can_walk_a_large_result_in_batches(real_pg_app: Flask) -> None:
+    """CSV exports read in keyset batches: PostgreSQL cursors cannot live in autocommit."""
+    with real_pg_app.app_context():
+        _insert_user("exporter@example.com")
+        owner = db.session.execute(
+            text("SELECT id FROM user_account WHERE email = 'exporter@example.com'")
+        ).scalar()
+        db.session.execute(
+            text(
+                "INSERT INTO item (owner_id, name, description, status, price)"
+                " SELECT :o, 'export ' || n, '', 'draft', n FROM generate_series(1, 25) n"
+            ),
+            {"o": owner},
+        )
+        db.session.commit()
+    try:
+        with real_pg_app.test_request_context("/items/export.csv", method="GET"):
+            query = ListQuery(sort="price", direction="asc", q="export")
+            rows = list(export_rows(db.session, query, batch=7))
+        assert [int(r.price) for r in rows] == list(range(1, 26))
+    finally:
+        with real_pg_app.app_context():
+            db.session.execute(text("DELETE FROM user_account WHERE id = :o"), {"o": owner})
+            db.session.commit()
