@@ -46,16 +46,20 @@ class HtmxDetails:
 
 
 def htmx() -> HtmxDetails:
-    """Read the HX-* headers of the current request."""
-    h = request.headers
+    """Read the HX-* headers of the current request.
+
+    Straight from the WSGI environ: werkzeug's Headers.get raises and catches an
+    exception for every header that is absent, which is most of these most of the time.
+    """
+    h = request.environ
     return HtmxDetails(
-        request=h.get("HX-Request") == "true",
-        target=_element_id(h.get("HX-Target")),
-        source=_element_id(h.get("HX-Source")),
-        request_type=h.get("HX-Request-Type"),
-        boosted=h.get("HX-Boosted") == "true",
-        history_restore=h.get("HX-History-Restore-Request") == "true",
-        current_url=h.get("HX-Current-URL"),
+        request=h.get("HTTP_HX_REQUEST") == "true",
+        target=_element_id(h.get("HTTP_HX_TARGET")),
+        source=_element_id(h.get("HTTP_HX_SOURCE")),
+        request_type=h.get("HTTP_HX_REQUEST_TYPE"),
+        boosted=h.get("HTTP_HX_BOOSTED") == "true",
+        history_restore=h.get("HTTP_HX_HISTORY_RESTORE_REQUEST") == "true",
+        current_url=h.get("HTTP_HX_CURRENT_URL"),
     )
 
 

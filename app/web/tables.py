@@ -89,28 +89,29 @@ class TableState:
     @classmethod
     def from_args(cls, spec: TableSpec, args: MultiDict[str, str]) -> TableState:
         """Parse the URL; anything unknown falls back to the defaults."""
-        sort = args.get("sort", spec.default_sort)
+        raw = args.to_dict()  # a plain dict: MultiDict.get raises and catches on every miss
+        sort = raw.get("sort", spec.default_sort)
         if sort not in spec.sortable:
             sort = spec.default_sort
-        direction: Direction = "desc" if args.get("dir") == "desc" else "asc"
-        if "dir" not in args:
+        direction: Direction = "desc" if raw.get("dir") == "desc" else "asc"
+        if "dir" not in raw:
             direction = (
                 spec.default_direction
                 if sort == spec.default_sort
                 else _first_direction(spec, sort)
             )
-        per_page = _int(args.get("per_page"), spec.default_per_page)
+        per_page = _int(raw.get("per_page"), spec.default_per_page)
         if per_page not in spec.per_page_choices:
             per_page = spec.default_per_page
-        filters = {k: args.get(k, "") for k in spec.filters if args.get(k, "") in spec.filters[k]}
+        filters = {k: raw.get(k, "") for k in spec.filters if raw.get(k, "") in spec.filters[k]}
         return cls(
             sort=sort,
             direction=direction,
-            page=min(max(1, _int(args.get("page"), 1)), MAX_PAGE),
+            page=min(max(1, _int(raw.get("page"), 1)), MAX_PAGE),
             per_page=per_page,
-            q=args.get("q", "").strip()[:MAX_QUERY_LENGTH],
+            q=raw.get("q", "").strip()[:MAX_QUERY_LENGTH],
             filters=filters,
-            cursor=args.get("cursor", "")[:512],
+            cursor=raw.get("cursor", "")[:512],
         )
 
     def list_query(self) -> ListQuery:
