@@ -18,13 +18,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from flask import Flask
+from flask import Flask, g, has_app_context, request
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from werkzeug.serving import make_server
 
 from app import create_app
 from app.core import migrations
+from app.core.database import SAFE_METHODS
 from app.core.events import EventBus
 from app.extensions import db
 from app.settings import Settings, normalize_database_url
@@ -96,9 +97,23 @@ def pg_url() -> Iterator[str]:
     admin.dispose()
 
 
+def _refuse_writes_in_safe_requests(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    """A GET that writes fails in production (read-only pool); make it fail in tests too,
+    where every session shares one writable test connection."""
+    if has_app_context() and g.get("_safe_request"):
+        verb = statement.lstrip()[:6].upper()
+        if verb in ("INSERT", "UPDATE", "DELETE"):
+            raise AssertionError(f"a {request.method} request wrote: {statement[:100]}")
+
+
+def guard_safe_requests(engine: Engine) -> None:
+    event.listen(engine, "before_cursor_execute", _refuse_writes_in_safe_requests)
+
+
 @pytest.fixture(scope="session")
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     engine = create_engine(pg_url)
+    guard_safe_requests(engine)
     yield engine
     engine.dispose()
 
@@ -125,6 +140,12 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 def _build_app(settings: Settings) -> Flask:
     app = create_app(settings)
     app.config.update(WTF_CSRF_ENABLED=False)  # CSRF has its own tests with it switched on
+    guard_safe_requests(db.engine_for(app))
+
+    @app.before_request
+    def _note_safe_method() -> None:
+        g._safe_request = request.method in SAFE_METHODS
+
     return app
 
 

@@ -16,6 +16,8 @@ would be one more round trip per request.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +143,14 @@ class Database:
         """The current app's engine."""
         return self._state().engine
 
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every pool of the current app: the write engine, then the read-only one if separate."""
+        state = self._state()
+        if state.read_engine is state.engine:
+            return (state.engine,)
+        return (state.engine, state.read_engine)
+
     def engine_for(self, app: Flask) -> Engine:
         """The engine of a given app (CLI and tests, outside a context)."""
         return self._state(app).engine
@@ -158,6 +168,26 @@ class Database:
             session = (state.read_factory if safe else state.factory)()
             setattr(g, _G_KEY, session)
         return session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A session of its own that reads one consistent snapshot until it closes.
+
+        For long reads made of many queries, such as a CSV export walked in keyset
+        batches: every batch sees the data as it was when the first one ran
+        (REPEATABLE READ, read-only on PostgreSQL), so no row is missed or repeated
+        when rows change meanwhile. SQLite serialises writers, so a plain session
+        does there; so does a test session bound to an outer transaction.
+        """
+        state = self._state()
+        session = state.read_factory()
+        try:
+            bound_to_engine = isinstance(session.get_bind(), Engine)
+            if bound_to_engine and state.read_engine.dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
+        finally:
+            session.close()
 
     def new_session(self, app: Flask | None = None) -> Session:
         """A session outside the request scope (threads, jobs); the caller closes it."""

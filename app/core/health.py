@@ -41,12 +41,13 @@ def _timed(name: str, probe: object) -> CheckResult:
     return CheckResult("up", (time.perf_counter() - start) * 1000)
 
 
-def check_database(engine: Engine) -> CheckResult:
-    """Run SELECT 1 on a pooled connection."""
+def check_database(*engines: Engine) -> CheckResult:
+    """Run SELECT 1 on a pooled connection of each engine (the write and the read pool)."""
 
     def probe() -> None:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        for engine in engines:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
 
     return _timed("database", probe)
 

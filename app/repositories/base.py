@@ -111,7 +111,7 @@ def clamp_page(page: int, per_page: int) -> tuple[int, int]:
 
 # Page statements by shape (see BaseRepository._shaped); a few per table in practice.
 _SHAPES: dict[tuple[Any, ...], tuple[Select[Any], Select[Any], bool]] = {}
-_MAX_SHAPES = 1024
+_MAX_SHAPES = 4096  # far above what the tables can ask for; a safety valve
 _BASE_SELECTS: dict[type[Any], Select[Any]] = {}
 
 
@@ -166,7 +166,11 @@ class BaseRepository(Generic[T]):
     # --- querying -----------------------------------------------------------
 
     def base_select(self) -> Select[Any]:
-        """The unfiltered statement; subclasses add joins or options here."""
+        """The unfiltered statement; subclasses add joins or options here.
+
+        Built once per class for pages (their statements are cached), so it must
+        not depend on the instance: scope rows with filters, not here.
+        """
         return select(self.model)
 
     def filtered(self, query: ListQuery, base: Select[Any] | None = None) -> Select[Any]:
@@ -177,7 +181,7 @@ class BaseRepository(Generic[T]):
                 raise QueryError(f"cannot filter {self.model.__name__} by {name!r}")
             if value is not None and value != "":
                 stmt = stmt.where(self.filterable[name] == value)
-        term = query.q.strip()
+        term = _search_term(query)
         if term and self.searchable:
             pattern = f"%{_escape_like(term)}%"
             stmt = stmt.where(or_(*(col.ilike(pattern, escape="\\") for col in self.searchable)))
@@ -302,7 +306,7 @@ class BaseRepository(Generic[T]):
 
     def _filter_params(self, query: ListQuery) -> dict[str, Any]:
         params = {f"filter_{n}": query.filters[n] for n in self._active_filters(query)}
-        term = query.q.strip()
+        term = _search_term(query)
         if term and self.searchable:
             params["search"] = f"%{_escape_like(term)}%"
         return params
@@ -318,7 +322,7 @@ class BaseRepository(Generic[T]):
         """
         sort = query.sort or self.default_sort
         filters = self._active_filters(query)
-        searching = bool(query.q.strip() and self.searchable)
+        searching = bool(_search_term(query) and self.searchable)
         key = (type(self), id(base), sort, query.direction, filters, searching, seek_kind)
         cached = _SHAPES.get(key)
         if cached is not None and cached[0] is base:
@@ -352,6 +356,11 @@ class BaseRepository(Generic[T]):
         """The (sort value, id) of a row, for keyset links to its neighbours."""
         name = sort or self.default_sort
         return (getattr(obj, name), obj.id)
+
+
+def _search_term(query: ListQuery) -> str:
+    """The search term as SQL sees it (NUL cannot occur in PostgreSQL text, so it is dropped)."""
+    return query.q.replace("\x00", "").strip()
 
 
 def _escape_like(term: str) -> str:

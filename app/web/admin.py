@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, Response, flash, request, url_for
 from flask_login import current_user
 
@@ -19,7 +17,7 @@ from app.repositories.users import UserRepository
 from app.security import current_actor, current_db_user, end_server_sessions
 from app.services import accounts
 from app.web.responses import see_other
-from app.web.tables import Column, TableSpec, build_view
+from app.web.tables import Column, TableSpec, build_view, cursor_datetime
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -42,7 +40,7 @@ USERS = TableSpec(
     ),
     default_sort="email",
     filters={"role": ROLES},
-    sort_types={"created_at": datetime.fromisoformat},
+    sort_types={"created_at": cursor_datetime},
 )
 AUDIT = TableSpec(
     endpoint="admin.audit",
@@ -58,7 +56,7 @@ AUDIT = TableSpec(
     default_sort="created_at",
     default_direction="desc",
     filters={"event_type": tuple(t.value for t in EventType)},
-    sort_types={"created_at": datetime.fromisoformat},
+    sort_types={"created_at": cursor_datetime},
 )
 
 

@@ -6,7 +6,6 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +26,15 @@ from app.security import current_actor
 from app.services import items as item_service
 from app.services.item_counts import count_items
 from app.web.responses import see_other
-from app.web.tables import Column, TableSpec, TableState, TableView, build_view
+from app.web.tables import (
+    Column,
+    TableSpec,
+    TableState,
+    TableView,
+    build_view,
+    cursor_datetime,
+    cursor_decimal,
+)
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
@@ -45,9 +52,9 @@ SPEC = TableSpec(
     default_direction="desc",
     filters={"status": ITEM_STATUSES},
     sort_types={
-        "price": Decimal,
-        "created_at": datetime.fromisoformat,
-        "updated_at": datetime.fromisoformat,
+        "price": cursor_decimal,
+        "created_at": cursor_datetime,
+        "updated_at": cursor_datetime,
     },
 )
 FRAGMENTS = {"items-table": "items_table"}
@@ -190,7 +197,9 @@ def _row(item_id: int, *, editing: bool = False, status: int = 200, **extra: Any
 @bp.get("/<int:item_id>/row")
 @policy("read")
 def row(item_id: int) -> Response:
-    """A row in display mode (cancelling an inline edit)."""
+    """A row in display mode (cancelling an inline edit); a plain request gets the item page."""
+    if not htmx().request:
+        return see_other(url_for("items.show", item_id=item_id))
     return _row(item_id)
 
 
@@ -314,20 +323,20 @@ def _bulk_response(form: MultiDict[str, str]) -> Response:
 @bp.get("/export.csv")
 @policy("read")
 def export_csv() -> Response:
-    """Exactly the current filtered and sorted view, streamed row by row."""
-    state = TableState.from_args(SPEC, request.args)
-    rows = item_service.export_rows(db.session, state.list_query())
+    """Exactly the current filtered and sorted view, streamed row by row from one snapshot."""
+    query = TableState.from_args(SPEC, request.args).list_query()
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        for item in rows:
-            writer.writerow([_csv_value(getattr(item, c)) for c in CSV_COLUMNS])
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
+        with db.snapshot() as session:
+            for item in item_service.export_rows(session, query):
+                writer.writerow([_csv_value(getattr(item, c)) for c in CSV_COLUMNS])
+                if buffer.tell() > 64 * 1024:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
         yield buffer.getvalue()
 
     response = Response(stream_with_context(generate()), mimetype="text/csv")

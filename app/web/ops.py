@@ -27,7 +27,7 @@ def readyz() -> Response:
     """Each backing service's state; 503 when a configured one is down."""
     settings = get_settings()
     checks = {
-        "database": check_database(db.engine),
+        "database": check_database(*db.engines),
         "redis": check_redis(settings.redis_url),
         "rabbitmq": check_rabbitmq(settings.rabbitmq_url),
     }

@@ -13,7 +13,7 @@ import base64
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Generic, TypeVar
@@ -165,8 +165,46 @@ def encode_cursor(kind: str, key: tuple[Any, ...], skip: int = 0) -> str:
     return f"{kind[0]}.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}.{skip}"
 
 
+MAX_ID = 2**31 - 1  # INTEGER primary keys
+
+
+def cursor_id(raw: Any) -> int:
+    """An id from a cursor: an integer a primary key can hold."""
+    value = int(raw)
+    if not 1 <= value <= MAX_ID:
+        raise ValueError("id out of range")
+    return value
+
+
+def cursor_text(raw: Any) -> str:
+    """A text sort value from a cursor (PostgreSQL text cannot hold NUL)."""
+    if not isinstance(raw, str) or "\x00" in raw:
+        raise ValueError("not a text value")
+    return raw
+
+
+def cursor_decimal(raw: Any) -> Decimal:
+    """A money sort value from a cursor: finite and within NUMERIC(12,2)."""
+    value = Decimal(cursor_text(raw))
+    if not value.is_finite() or abs(value) >= 10**10:
+        raise ValueError("amount out of range")
+    return value
+
+
+def cursor_datetime(raw: Any) -> datetime:
+    """A timestamp sort value from a cursor: with a zone, and representable in UTC."""
+    value = datetime.fromisoformat(cursor_text(raw))
+    if value.tzinfo is None:
+        raise ValueError("timestamp without a zone")
+    return value.astimezone(UTC)  # OverflowError near year 1 or 9999
+
+
 def decode_cursor(spec: TableSpec, state: TableState) -> Seek | None:
-    """The keyset seek a cursor asks for, or None if it is absent or malformed."""
+    """The keyset seek a cursor asks for, or None if it is absent or malformed.
+
+    Values are checked here, so a hand-made cursor can never reach SQL with
+    something the column cannot compare (an answer of 500 instead of a page).
+    """
     if state.cursor == "last":
         return Seek("last")
     try:
@@ -177,8 +215,8 @@ def decode_cursor(spec: TableSpec, state: TableState) -> Seek | None:
             return None
         if not 0 <= skip <= MAX_SKIP_PAGES * state.per_page:
             return None
-        convert = spec.sort_types.get(state.sort, str)
-        key = (convert(values[0]) if state.sort != "id" else int(values[0]), int(values[1]))
+        convert = cursor_id if state.sort == "id" else spec.sort_types.get(state.sort, cursor_text)
+        key = (convert(values[0]), cursor_id(values[1]))
     except (ValueError, TypeError, json.JSONDecodeError, ArithmeticError):
         return None
     return Seek("after" if kind == "a" else "before", key, skip)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.core import database
 from app.extensions import db
+from app.policy import policy
 from app.repositories.base import ListQuery
 from app.services.items import export_rows
 from tests.conftest import _build_app, make_settings
@@ -96,6 +97,73 @@ def test_a_get_request_can_walk_a_large_result_in_batches(real_pg_app: Flask) ->
             query = ListQuery(sort="price", direction="asc", q="export")
             rows = list(export_rows(db.session, query, batch=7))
         assert [int(r.price) for r in rows] == list(range(1, 26))
+    finally:
+        with real_pg_app.app_context():
+            db.session.execute(text("DELETE FROM user_account WHERE id = :o"), {"o": owner})
+            db.session.commit()
+
+
+def test_the_suite_itself_refuses_a_get_that_writes(any_app: Flask) -> None:
+    """Tests share one writable connection, so conftest guards safe requests instead."""
+
+    @any_app.get("/_test-get-writer")
+    @policy("public")
+    def writer() -> str:
+        _insert_user("sneaky@example.com")
+        return "wrote"
+
+    assert any_app.test_client().get("/_test-get-writer").status_code == 500
+    with any_app.app_context():
+        written = db.session.execute(
+            text("SELECT count(*) FROM user_account WHERE email = 'sneaky@example.com'")
+        ).scalar()
+    assert written == 0
+
+
+def test_readiness_covers_both_pools(real_pg_app: Flask, sqlite_app: Flask) -> None:
+    with real_pg_app.app_context():
+        assert len(db.engines) == 2
+        assert (
+            real_pg_app.test_client().get("/readyz").get_json()["checks"]["database"]["state"]
+            == "up"
+        )
+    with sqlite_app.app_context():
+        assert len(db.engines) == 1
+
+
+def test_an_export_reads_one_snapshot_while_rows_change(real_pg_app: Flask) -> None:
+    """Batches after a concurrent change still show the data as it was when the export began."""
+    with real_pg_app.app_context():
+        _insert_user("snapshot@example.com")
+        owner = db.session.execute(
+            text("SELECT id FROM user_account WHERE email = 'snapshot@example.com'")
+        ).scalar()
+        db.session.execute(
+            text(
+                "INSERT INTO item (owner_id, name, description, status, price)"
+                " SELECT :o, 'snap ' || lpad(n::text, 2, '0'), '', 'draft', n"
+                " FROM generate_series(1, 10) n"
+            ),
+            {"o": owner},
+        )
+        db.session.commit()
+    query = ListQuery(sort="name", direction="asc", q="snap ")
+    try:
+        with real_pg_app.test_request_context("/items/export.csv"), db.snapshot() as session:
+            rows = export_rows(session, query, batch=3)
+            first = [next(rows).name for _ in range(3)]
+            with real_pg_app.test_request_context(method="POST"):  # another request writes
+                db.session.execute(text("UPDATE item SET name = 'snap 00' WHERE name = 'snap 09'"))
+                db.session.execute(
+                    text(
+                        "INSERT INTO item (owner_id, name, description, status, price)"
+                        " VALUES (:o, 'snap 05b', '', 'draft', 1)"
+                    ),
+                    {"o": owner},
+                )
+                db.session.commit()
+            names = first + [row.name for row in rows]
+        assert names == [f"snap {n:02d}" for n in range(1, 11)]
     finally:
         with real_pg_app.app_context():
             db.session.execute(text("DELETE FROM user_account WHERE id = :o"), {"o": owner})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 import re
 import time
 from decimal import Decimal
@@ -30,6 +32,12 @@ def catalog(app: Flask, accounts: dict[str, int]) -> dict[str, list[int]]:
     )
     theirs = seed_items(app, accounts["admin"], [("z-admin item", "99", "archived")])
     return {"mine": mine, "theirs": theirs}
+
+
+def _cursor(value: object, item_id: int) -> str:
+    """An 'after' cursor for a sort value and an id, as the pager encodes them."""
+    raw = json.dumps([value, item_id]).encode()
+    return f"a.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}.0"
 
 
 def names(html: str) -> list[str]:
@@ -97,6 +105,15 @@ def test_default_view_shows_the_sort_indicator_on_first_render(
         "cursor=a.bm90LWpzb24.0",
         "cursor=a.WyJ4IiwxXQ.999999",
         "q=" + "x" * 5000,
+        "q=a-item%00",
+        # Hand-made cursors whose values no column can hold (each answered 500 once).
+        "sort=created_at&dir=desc&page=2&cursor=" + _cursor("0001-01-01T00:00:00+14:00", 1),
+        "sort=created_at&dir=desc&page=2&cursor=" + _cursor("2024-05-01T10:00:00", 1),
+        "sort=created_at&dir=desc&page=2&cursor=" + _cursor("2024-05-01T10:00:00+00:00", 2**40),
+        "sort=price&dir=desc&page=2&cursor=" + _cursor("1e999999", 1),
+        "sort=price&dir=desc&page=2&cursor=" + _cursor("NaN", 1),
+        "sort=name&dir=asc&page=2&cursor=" + _cursor("a\x00b", 1),
+        "sort=id&dir=asc&page=2&cursor=" + _cursor(-5, 1),
     ],
 )
 def test_hostile_or_odd_parameters_are_normalised_quickly(
@@ -339,3 +356,17 @@ def test_csv_export_is_the_current_filtered_sorted_view(
     prices = [Decimal(r["price"]) for r in rows]
     assert prices == sorted(prices, reverse=True)
     assert any(r["name"].startswith("'=HYPERLINK") for r in rows)  # formula neutralised
+
+
+def test_row_fragment_url_opened_directly_goes_to_the_item_page(
+    as_user: FlaskClient, catalog: dict
+) -> None:
+    item_id = catalog["theirs"][0]
+    plain = as_user.get(f"/items/{item_id}/row")
+    assert plain.status_code == 303 and plain.headers["Location"] == f"/items/{item_id}"
+    fragment = as_user.get(
+        f"/items/{item_id}/row", headers={**HX, "HX-Target": f"tr#item-{item_id}"}
+    )
+    html = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and html.lstrip().startswith(f'<tr id="item-{item_id}"')
+    assert "<html" not in html and "/edit" not in html  # someone else's row: no actions
