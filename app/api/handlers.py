@@ -27,7 +27,8 @@ def me() -> Response:
 @bp.patch("/me")
 @policy("write")
 def update_me() -> Response:
-    """Change name or email; role, is_active, id and unknown fields answer 422."""
+    """Change name or email (a new email needs current_password); role, is_active, id and
+    unknown fields answer 422."""
     try:
         patch = ProfilePatch.model_validate(json_body())
     except ValidationError as exc:
@@ -36,7 +37,8 @@ def update_me() -> Response:
         user = accounts.update_profile(
             session,
             current_db_user(),
-            patch.model_dump(exclude_unset=True),
+            patch.model_dump(exclude_unset=True, exclude={"current_password"}),
             actor=current_actor(),
+            current_password=patch.current_password,
         )
     return jsonify(UserOut.model_validate(user).model_dump(mode="json"))

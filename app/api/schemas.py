@@ -143,6 +143,11 @@ class ProfilePatch(PatchModel):
 
     name: Text | None = Field(default=None, min_length=1, max_length=120)
     email: Text | None = Field(default=None, min_length=3, max_length=254)
+    current_password: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Required to change the email (password resets are sent there).",
+    )
 
 
 class ListParams(BaseModel):

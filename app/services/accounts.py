@@ -109,8 +109,20 @@ def end_all_sessions(session: Session, user: User) -> None:
     session.flush()
 
 
-def update_profile(session: Session, user: User, data: dict[str, Any], *, actor: Actor) -> User:
-    """Change name and email after validation; other keys are ignored here."""
+def update_profile(
+    session: Session,
+    user: User,
+    data: dict[str, Any],
+    *,
+    actor: Actor,
+    current_password: str | None = None,
+) -> User:
+    """Change name and email after validation; other keys are ignored here.
+
+    A new email needs the current password: the email is where password resets
+    go, so a borrowed session must not be able to redirect them and take the
+    account over.
+    """
     errors: dict[str, str] = {}
     changes: dict[str, Any] = {}
     if "name" in data:
@@ -132,6 +144,12 @@ def update_profile(session: Session, user: User, data: dict[str, Any], *, actor:
             if email != user.email:
                 if UserRepository(session).email_taken(email, except_id=user.id):
                     errors["email"] = "Another account already uses this email."
+                elif not current_password:
+                    errors["current_password"] = "Enter your current password to change your email."
+                elif not user.password_hash or not verify_password(
+                    current_password, user.password_hash
+                ):
+                    errors["current_password"] = "That is not your current password."
                 else:
                     changes["email"] = email
     if errors:

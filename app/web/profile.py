@@ -66,13 +66,26 @@ def edit() -> Response:
 @bp.post("")
 @policy("write")
 def update() -> Response:
-    """Save name and email; any other submitted field (role, active, id) is ignored."""
+    """Save name and email; any other submitted field (role, active, id) is ignored.
+
+    A new email also needs the current password (see accounts.update_profile); its
+    field is `email_password`, as the password card on the same page has its own.
+    """
     allowed = {k: request.form[k] for k in ("name", "email") if k in request.form}
     try:
         with unit_of_work(db.session) as session:
-            accounts.update_profile(session, _me(), allowed, actor=current_actor())
+            accounts.update_profile(
+                session,
+                _me(),
+                allowed,
+                actor=current_actor(),
+                current_password=request.form.get("email_password"),
+            )
     except ValidationFailed as exc:
-        return _page(status=422, editing=True, values=allowed, errors=exc.fields)
+        errors = dict(exc.fields)
+        if "current_password" in errors:
+            errors["email_password"] = errors.pop("current_password")
+        return _page(status=422, editing=True, values=allowed, errors=errors)
     return _page(saved=True)
 
 

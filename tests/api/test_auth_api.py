@@ -95,6 +95,27 @@ def test_patch_me_validation_errors(
     assert taken.status_code == 422 and "email" in taken.json["errors"]  # type: ignore[index]
 
 
+def test_patch_me_new_email_needs_the_current_password(
+    client: FlaskClient, token: str, accounts: dict[str, int]
+) -> None:
+    bare = client.patch("/api/v1/me", json={"email": "new@example.com"}, headers=bearer(token))
+    assert bare.status_code == 422
+    assert bare.json["errors"]["current_password"].startswith("Enter your current password")  # type: ignore[index]
+    wrong = client.patch(
+        "/api/v1/me",
+        json={"email": "new@example.com", "current_password": "nope"},
+        headers=bearer(token),
+    )
+    assert wrong.status_code == 422
+    ok = client.patch(
+        "/api/v1/me",
+        json={"email": "new@example.com", "current_password": PASSWORD},
+        headers=bearer(token),
+    )
+    assert ok.status_code == 200 and ok.json["email"] == "new@example.com"  # type: ignore[index]
+    assert "current_password" not in ok.json  # type: ignore[operator]
+
+
 def test_guest_token_cannot_write(client: FlaskClient, accounts: dict[str, int]) -> None:
     guest = api_login(client, "guest@example.com").json["access_token"]  # type: ignore[index]
     assert client.get("/api/v1/me", headers=bearer(guest)).status_code == 200

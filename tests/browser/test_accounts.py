@@ -31,6 +31,11 @@ def test_profile_journey(page: Page, live_accounts: LiveServer) -> None:
     page.fill("#f-name", "Uma Renamed")
     page.fill("#f-email", "uma@example.com")
     page.click("text=Save changes")
+    expect(page.locator("#e-email_password")).to_have_text(
+        "Enter your current password to change your email."
+    )
+    page.fill("#f-email_password", PASSWORD)
+    page.click("text=Save changes")
     expect(page.locator("#profile-name")).to_have_text("Uma Renamed")
     expect(page.locator("#profile-email")).to_have_text("uma@example.com")
     assert page.url.endswith("/profile")  # swapped in place, no navigation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -30,7 +31,7 @@ def test_save_returns_the_card_and_persists(
 ) -> None:
     response = as_user.post(
         "/profile",
-        data={"name": "Uma Updated", "email": "uma@example.com"},
+        data={"name": "Uma Updated", "email": "uma@example.com", "email_password": PASSWORD},
         headers={**HX, "HX-Target": "section#profile-card"},
     )
     html = response.get_data(as_text=True)
@@ -38,6 +39,42 @@ def test_save_returns_the_card_and_persists(
     with app.app_context():
         user = db.session.get(User, accounts["user"])
         assert (user.name, user.email) == ("Uma Updated", "uma@example.com")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        (None, "Enter your current password to change your email."),
+        ("", "Enter your current password to change your email."),
+        ("not-my-password", "That is not your current password."),
+    ],
+)
+def test_a_new_email_needs_the_current_password(
+    app: Flask, as_user: FlaskClient, accounts: dict[str, int], password: str | None, message: str
+) -> None:
+    """Resets go to the email: a borrowed session must not be able to redirect them."""
+    data = {"name": "Uma Updated", "email": "thief@example.com"}
+    if password is not None:
+        data["email_password"] = password
+    response = as_user.post(
+        "/profile", data=data, headers={**HX, "HX-Target": "section#profile-card"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and message in html
+    assert 'id="e-email_password"' in html and 'aria-invalid="true"' in html
+    assert html.count('id="f-email_password"') == 1
+    with app.app_context():
+        user = db.session.get(User, accounts["user"])
+        assert (user.name, user.email) == ("User", "user@example.com")  # type: ignore[union-attr]
+
+
+def test_a_name_change_alone_needs_no_password(
+    app: Flask, as_user: FlaskClient, accounts: dict[str, int]
+) -> None:
+    response = as_user.post("/profile", data={"name": "Just Uma", "email": "user@example.com"})
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.get(User, accounts["user"]).name == "Just Uma"  # type: ignore[union-attr]
 
 
 def test_invalid_edit_is_422_with_messages_beside_fields(as_user: FlaskClient) -> None:
