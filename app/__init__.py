@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_mail(app, settings)
     caching.init_caching(app, settings)
     if settings.metrics_enabled:
-        init_metrics(app)
+        init_metrics(app, token=settings.metrics_token)
     events.register_event_handlers(app)
     templating.register_template_helpers(app)
     errors.register_error_handlers(app)

@@ -86,6 +86,7 @@ class Settings:
     cache_default_ttl: int = 3600
     cache_l1_max_entries: int = 1000
     metrics_enabled: bool = True
+    metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <it>"
     log_level: str = "INFO"
     log_json: bool = True
     preferred_url_scheme: Literal["http", "https"] = "http"
@@ -133,6 +134,7 @@ class Settings:
             cache_default_ttl=_int(e, "CACHE_DEFAULT_TTL", 3600),
             cache_l1_max_entries=_int(e, "CACHE_L1_MAX_ENTRIES", 1000),
             metrics_enabled=_bool(e.get("METRICS_ENABLED"), True),
+            metrics_token=e.get("METRICS_TOKEN") or None,
             log_level=(e.get("LOG_LEVEL") or "INFO").upper(),
             log_json=_bool(e.get("LOG_JSON"), True),
             preferred_url_scheme="https" if _bool(e.get("HTTPS"), False) else "http",

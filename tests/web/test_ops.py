@@ -88,3 +88,16 @@ def test_two_apps_in_one_process_each_have_metrics(sqlite_url: str, tmp_path: Pa
     second = create_app(make_settings(tmp_path / "b", database_url=sqlite_url))
     for app in (first, second):
         assert app.test_client().get("/metrics").status_code == 200
+
+
+def test_metrics_token_guards_the_endpoint_when_set(sqlite_url: str, tmp_path: Path) -> None:
+    from app import create_app
+
+    app = create_app(make_settings(tmp_path, database_url=sqlite_url, metrics_token="s3cret"))
+    client = app.test_client()
+    missing = client.get("/metrics")
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+    scraped = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+    assert scraped.status_code == 200 and "flask_http_request" in scraped.get_data(as_text=True)
+    assert client.get("/healthz").status_code == 200  # nothing else wants the token
