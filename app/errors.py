@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request, url_for
+from psycopg.errors import QueryCanceled
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.htmx import htmx, redirect_303
@@ -180,6 +182,20 @@ def register_error_handlers(app: Flask) -> None:
         return render_error(
             status, exc.name, message, code=exc.name.lower().replace(" ", "_"), headers=headers
         )
+
+    @app.errorhandler(OperationalError)
+    def _database_error(exc: OperationalError) -> Response:
+        if isinstance(exc.orig, QueryCanceled):  # the read pool's statement timeout
+            log.warning("statement timeout on %s %s", request.method, request.path)
+            return render_error(
+                503,
+                "That took too long",
+                "The database gave up on this view. Narrow the search, or use the pager's "
+                "links instead of a page number typed into the address.",
+                code="query_timeout",
+                headers={"Retry-After": "5"},
+            )
+        return _unexpected(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -30,6 +30,7 @@ from sqlalchemy.pool import StaticPool
 _G_KEY = "_db_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDLE_PING_SECONDS = 5.0
+READ_STATEMENT_TIMEOUT_MS = 10_000  # no page read may hold a database backend longer
 
 
 def build_engine(
@@ -40,10 +41,14 @@ def build_engine(
     pool_timeout: int = 10,
     echo: bool = False,
     read_only: bool = False,
+    statement_timeout_ms: int | None = None,
 ) -> Engine:
     """Create an engine with settings that suit the backend (pooling, SQLite pragmas).
 
-    `read_only` (PostgreSQL) gives autocommit connections that refuse writes.
+    `read_only` (PostgreSQL) gives autocommit connections that refuse writes and
+    cancel any statement running longer than `statement_timeout_ms`, so a hostile
+    URL (a page a million rows deep, a search matching everything) cannot tie up
+    the database.
     """
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -57,7 +62,10 @@ def build_engine(
     if read_only:
         extra = {
             "isolation_level": "AUTOCOMMIT",
-            "connect_args": {"options": "-c default_transaction_read_only=on"},
+            "connect_args": {
+                "options": "-c default_transaction_read_only=on"
+                f" -c statement_timeout={int(statement_timeout_ms or READ_STATEMENT_TIMEOUT_MS)}"
+            },
         }
     engine = create_engine(
         url,

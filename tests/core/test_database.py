@@ -168,3 +168,24 @@ def test_an_export_reads_one_snapshot_while_rows_change(real_pg_app: Flask) -> N
         with real_pg_app.app_context():
             db.session.execute(text("DELETE FROM user_account WHERE id = :o"), {"o": owner})
             db.session.commit()
+
+
+def test_a_slow_page_read_is_cancelled_with_a_clear_503(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile URL cannot hold a database backend: the read pool has a statement timeout."""
+    monkeypatch.setattr(database, "READ_STATEMENT_TIMEOUT_MS", 200)
+    app = _build_app(make_settings(tmp_path, database_url=pg_url))
+
+    @app.get("/_test-slow")
+    @policy("public")
+    def slow() -> str:
+        db.session.execute(text("SELECT pg_sleep(2)"))
+        return "done"
+
+    try:
+        response = app.test_client().get("/_test-slow")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        assert "That took too long" in response.get_data(as_text=True)
+    finally:
+        db.dispose(app)
