@@ -65,3 +65,13 @@
     if (!pending) document.documentElement.classList.remove("is-loading");
   });
 })();
+
+// A form that comes back with errors (422) puts the cursor in the first field that needs
+// attention, so keyboard and screen-reader users land on the message.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:after:swap", function () {
+    var invalid = document.querySelector("[aria-invalid=true]");
+    if (invalid instanceof HTMLElement && document.activeElement !== invalid) invalid.focus();
+  });
+})();

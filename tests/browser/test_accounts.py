@@ -34,6 +34,7 @@ def test_profile_journey(page: Page, live_accounts: LiveServer) -> None:
     expect(page.locator("#e-email_password")).to_have_text(
         "Enter your current password to change your email."
     )
+    expect(page.locator("#f-email_password")).to_be_focused()  # the cursor is where help is
     page.fill("#f-email_password", PASSWORD)
     page.click("text=Save changes")
     expect(page.locator("#profile-name")).to_have_text("Uma Renamed")
