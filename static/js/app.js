@@ -70,8 +70,12 @@
 // attention, so keyboard and screen-reader users land on the message.
 (function () {
   "use strict";
-  document.addEventListener("htmx:after:swap", function () {
-    var invalid = document.querySelector("[aria-invalid=true]");
-    if (invalid instanceof HTMLElement && document.activeElement !== invalid) invalid.focus();
+  document.addEventListener("htmx:after:swap", function (evt) {
+    var target = evt.detail && evt.detail.ctx && evt.detail.ctx.target;
+    if (!(target instanceof Element)) return;
+    // An outerHTML swap replaced the target: look up its successor by id.
+    var scope = target.isConnected ? target : (target.id && document.getElementById(target.id));
+    var invalid = scope && scope.querySelector("[aria-invalid=true]");
+    if (invalid instanceof HTMLElement) invalid.focus();
   });
 })();

@@ -138,6 +138,7 @@ def test_inline_edit_and_delete_with_confirmation(page: Page, catalog: LiveServe
     expect(page.locator("#items-table tr.is-editing .field-error")).to_have_text(
         "The price cannot be negative."
     )
+    expect(page.locator("#items-table tr.is-editing input[name=price]")).to_be_focused()
     page.locator("#items-table tr.is-editing input[name=name]").fill("Renamed inline")
     page.locator("#items-table tr.is-editing input[name=price]").fill("5.25")
     page.locator("#items-table tr.is-editing button", has_text="Save").click()
