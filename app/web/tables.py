@@ -311,16 +311,13 @@ class TableView(Generic[T]):
             url += "&cursor=" + quote_plus(cursor, safe=".")
         return url
 
-    def sort_url(self, column: Column) -> str:
-        """Clicking a header: same column flips direction; a new column starts at page 1."""
-        return self.sort_urls[column.key]
-
     @cached_property
     def sort_urls(self) -> dict[str, str]:
         """Every sortable column's link, built once per page."""
         return {c.key: self._sort_url(c) for c in self.spec.columns if c.sortable}
 
     def _sort_url(self, column: Column) -> str:
+        """Clicking a header: same column flips direction; a new column starts at page 1."""
         if column.key == self.state.sort:
             direction: Direction = "desc" if self.state.direction == "asc" else "asc"
         else:
