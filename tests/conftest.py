@@ -260,25 +260,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 PASSWORD = "correct-horse-battery"
 
 
+def create_role_accounts(session: Any) -> dict[str, int]:
+    """One account per role, <role>@example.com with password PASSWORD; ids by role."""
+    from app.services.users import create_user
+
+    ids: dict[str, int] = {}
+    for role in ("admin", "user", "guest"):
+        user = create_user(
+            session,
+            email=f"{role}@example.com",
+            name=role.title(),
+            role=role,
+            password=PASSWORD,
+            iterations=FAST_ITERATIONS,
+        )
+        ids[role] = user.id
+    return ids
+
+
 @pytest.fixture
 def accounts(app: Flask) -> dict[str, int]:
     """One account per role (password PASSWORD); returns their ids by role."""
     from app.repositories.base import unit_of_work
-    from app.services.users import create_user
 
-    ids: dict[str, int] = {}
     with app.app_context(), unit_of_work(db.session) as session:
-        for role in ("admin", "user", "guest"):
-            user = create_user(
-                session,
-                email=f"{role}@example.com",
-                name=role.title(),
-                role=role,
-                password=PASSWORD,
-                iterations=FAST_ITERATIONS,
-            )
-            ids[role] = user.id
-    return ids
+        return create_role_accounts(session)
 
 
 def login(client: FlaskClient, email: str, password: str = PASSWORD, **extra: str) -> Any:

@@ -175,15 +175,16 @@ class BaseRepository(Generic[T]):
 
     def filtered(self, query: ListQuery, base: Select[Any] | None = None) -> Select[Any]:
         """Apply declared filters and the search term to `base` (default: base_select)."""
-        stmt = self.base_select() if base is None else base
-        for name, value in query.filters.items():
-            if name not in self.filterable:
-                raise QueryError(f"cannot filter {self.model.__name__} by {name!r}")
-            if value is not None and value != "":
-                stmt = stmt.where(self.filterable[name] == value)
-        term = _search_term(query)
-        if term and self.searchable:
-            pattern = f"%{_escape_like(term)}%"
+        stmt = self._conditions(self.base_select() if base is None else base, query)
+        return stmt.params(self._filter_params(query))
+
+    def _conditions(self, stmt: Select[Any], query: ListQuery) -> Select[Any]:
+        """WHERE clauses for the query's filters and search, values left as the parameters
+        `_filter_params` names (so cached page statements can share them)."""
+        for name in self._active_filters(query):
+            stmt = stmt.where(self.filterable[name] == bindparam(f"filter_{name}"))
+        if _search_term(query) and self.searchable:
+            pattern = bindparam("search", type_=String())
             stmt = stmt.where(or_(*(col.ilike(pattern, escape="\\") for col in self.searchable)))
         return stmt
 
@@ -298,11 +299,11 @@ class BaseRepository(Generic[T]):
         return Page(items=items, page=min(page, pages), per_page=per_page, total=total)
 
     def _active_filters(self, query: ListQuery) -> tuple[str, ...]:
-        names = tuple(sorted(n for n, v in query.filters.items() if v is not None and v != ""))
-        for name in names:
+        """The filters that narrow the query (a value given), in a stable order."""
+        for name in query.filters:
             if name not in self.filterable:
                 raise QueryError(f"cannot filter {self.model.__name__} by {name!r}")
-        return names
+        return tuple(sorted(n for n, v in query.filters.items() if v is not None and v != ""))
 
     def _filter_params(self, query: ListQuery) -> dict[str, Any]:
         params = {f"filter_{n}": query.filters[n] for n in self._active_filters(query)}
@@ -328,12 +329,7 @@ class BaseRepository(Generic[T]):
         if cached is not None and cached[0] is base:
             return cached[1], cached[2]
         order = self.order_by(sort, query.direction)
-        stmt = base
-        for name in filters:
-            stmt = stmt.where(self.filterable[name] == bindparam(f"filter_{name}"))
-        if searching:
-            pattern = bindparam("search", type_=String())
-            stmt = stmt.where(or_(*(col.ilike(pattern, escape="\\") for col in self.searchable)))
+        stmt = self._conditions(base, query)
         if seek_kind is None:
             shaped = stmt.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
             reversed_rows = False

@@ -11,7 +11,7 @@ from app.models.user import User
 from app.repositories.base import BaseRepository, RowsSelect
 
 # Built once: statements are immutable, and filters, order and limit make new ones.
-_TABLE_COLUMNS: RowsSelect = select(
+_FIELDS = (
     Item.id,
     Item.name,
     Item.status,
@@ -19,21 +19,12 @@ _TABLE_COLUMNS: RowsSelect = select(
     Item.owner_id,
     Item.created_at,
     Item.updated_at,
-    User.name.label("owner_name"),
-    User.email.label("owner_email"),
-).outerjoin(User, User.id == Item.owner_id)
-
-# What a CSV export carries: every column, as plain rows (no ORM loading for a million rows).
-_EXPORT_COLUMNS: RowsSelect = select(
-    Item.id,
-    Item.name,
-    Item.status,
-    Item.price,
-    Item.owner_id,
-    Item.created_at,
-    Item.updated_at,
-    Item.description,
 )
+_TABLE_COLUMNS: RowsSelect = select(
+    *_FIELDS, User.name.label("owner_name"), User.email.label("owner_email")
+).outerjoin(User, User.id == Item.owner_id)
+# What a CSV export carries: every column, as plain rows (no ORM loading for a million rows).
+_EXPORT_COLUMNS: RowsSelect = select(*_FIELDS, Item.description)
 
 
 class ItemRepository(BaseRepository[Item]):

@@ -79,8 +79,13 @@ def table_view(args: MultiDict[str, str]) -> TableView[Row[Any]]:
     """The items table for a query string: one query for the rows (owner names joined
     in), the total from the cache."""
     repo = ItemRepository(db.session)
-    total = count_items(db.session, TableState.from_args(SPEC, args).list_query())
-    return build_view(SPEC, args, repo, total=total, columns=repo.table_columns())
+    return build_view(
+        SPEC,
+        args,
+        repo,
+        count=lambda query: count_items(db.session, query),
+        columns=repo.table_columns(),
+    )
 
 
 def _rows_context(rows: list[Row[Any]]) -> dict[str, Any]:

@@ -423,15 +423,17 @@ def build_view(
     args: MultiDict[str, str],
     repo: Any,
     *,
-    total: int | None = None,
+    count: Callable[[ListQuery], int] | None = None,
     columns: RowsSelect | None = None,
 ) -> TableView[Any]:
-    """A TableView for any repository: parse, count (unless given), fetch by keyset when asked.
+    """A TableView for any repository: parse, count, fetch by keyset when asked.
 
-    With `columns` the page holds plain rows of that select (see list_rows).
+    `count` supplies the total (a cached count) instead of the repository's
+    exact COUNT; with `columns` the page holds plain rows of that select.
     """
     state = TableState.from_args(spec, args)
     query = state.list_query()
+    total = count(query) if count is not None else None
     seek = decode_cursor(spec, state)
     if columns is not None:
         page = repo.list_rows(columns, query, total=total, seek=seek)

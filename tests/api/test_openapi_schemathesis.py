@@ -32,8 +32,7 @@ from app.extensions import db  # noqa: E402
 from app.models import Item, User  # noqa: E402
 from app.policy import declared_policy  # noqa: E402
 from app.repositories.base import unit_of_work  # noqa: E402
-from app.services.users import create_user  # noqa: E402
-from tests.conftest import FAST_ITERATIONS, PASSWORD, make_settings  # noqa: E402
+from tests.conftest import create_role_accounts, make_settings  # noqa: E402
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 CHECKS = (
@@ -68,18 +67,8 @@ def fuzz_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def fuzz_users(fuzz_app: Flask) -> dict[str, int]:
     """One account per role (ids by role), and a few items, most of them owned by `user`."""
-    ids: dict[str, int] = {}
     with fuzz_app.app_context(), unit_of_work(db.session) as session:
-        for role in ("admin", "user", "guest"):
-            user = create_user(
-                session,
-                email=f"{role}@example.com",
-                name=role.title(),
-                role=role,
-                password=PASSWORD,
-                iterations=FAST_ITERATIONS,
-            )
-            ids[role] = user.id
+        ids = create_role_accounts(session)
         session.add_all(
             Item(owner_id=ids[owner], name=f"item {n}", price=Decimal(n), status="active")
             for n, owner in enumerate(["user", "user", "admin", "user"], start=1)

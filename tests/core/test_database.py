@@ -4,6 +4,7 @@ the idle ping that replaces dead pooled connections."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,31 @@ def _insert_user(email: str) -> None:
         ),
         {"e": email},
     )
+
+
+@contextmanager
+def committed_items(app: Flask, email: str, name_sql: str, count: int) -> Iterator[int]:
+    """A committed owner (its id) with `count` items named by `name_sql` over n = 1..count,
+    priced n; the owner and its items are deleted afterwards."""
+    with app.app_context():
+        _insert_user(email)
+        owner = db.session.execute(
+            text("SELECT id FROM user_account WHERE email = :e"), {"e": email}
+        ).scalar_one()
+        db.session.execute(
+            text(
+                "INSERT INTO item (owner_id, name, description, status, price)"
+                f" SELECT :o, {name_sql}, '', 'draft', n FROM generate_series(1, :c) n"
+            ),
+            {"o": owner, "c": count},
+        )
+        db.session.commit()
+    try:
+        yield owner
+    finally:
+        with app.app_context():
+            db.session.execute(text("DELETE FROM user_account WHERE id = :o"), {"o": owner})
+            db.session.commit()
 
 
 def test_a_get_request_cannot_write(real_pg_app: Flask) -> None:
@@ -79,28 +105,13 @@ def test_a_connection_killed_while_idle_is_replaced_before_use(
 
 def test_a_get_request_can_walk_a_large_result_in_batches(real_pg_app: Flask) -> None:
     """CSV exports read in keyset batches: PostgreSQL cursors cannot live in autocommit."""
-    with real_pg_app.app_context():
-        _insert_user("exporter@example.com")
-        owner = db.session.execute(
-            text("SELECT id FROM user_account WHERE email = 'exporter@example.com'")
-        ).scalar()
-        db.session.execute(
-            text(
-                "INSERT INTO item (owner_id, name, description, status, price)"
-                " SELECT :o, 'export ' || n, '', 'draft', n FROM generate_series(1, 25) n"
-            ),
-            {"o": owner},
-        )
-        db.session.commit()
-    try:
-        with real_pg_app.test_request_context("/items/export.csv", method="GET"):
-            query = ListQuery(sort="price", direction="asc", q="export")
-            rows = list(export_rows(db.session, query, batch=7))
-        assert [int(r.price) for r in rows] == list(range(1, 26))
-    finally:
-        with real_pg_app.app_context():
-            db.session.execute(text("DELETE FROM user_account WHERE id = :o"), {"o": owner})
-            db.session.commit()
+    with (
+        committed_items(real_pg_app, "exporter@example.com", "'export ' || n", 25),
+        real_pg_app.test_request_context("/items/export.csv", method="GET"),
+    ):
+        query = ListQuery(sort="price", direction="asc", q="export")
+        rows = list(export_rows(db.session, query, batch=7))
+    assert [int(r.price) for r in rows] == list(range(1, 26))
 
 
 def test_the_suite_itself_refuses_a_get_that_writes(any_app: Flask) -> None:
@@ -133,41 +144,27 @@ def test_readiness_covers_both_pools(real_pg_app: Flask, sqlite_app: Flask) -> N
 
 def test_an_export_reads_one_snapshot_while_rows_change(real_pg_app: Flask) -> None:
     """Batches after a concurrent change still show the data as it was when the export began."""
-    with real_pg_app.app_context():
-        _insert_user("snapshot@example.com")
-        owner = db.session.execute(
-            text("SELECT id FROM user_account WHERE email = 'snapshot@example.com'")
-        ).scalar()
-        db.session.execute(
-            text(
-                "INSERT INTO item (owner_id, name, description, status, price)"
-                " SELECT :o, 'snap ' || lpad(n::text, 2, '0'), '', 'draft', n"
-                " FROM generate_series(1, 10) n"
-            ),
-            {"o": owner},
-        )
-        db.session.commit()
     query = ListQuery(sort="name", direction="asc", q="snap ")
-    try:
-        with real_pg_app.test_request_context("/items/export.csv"), db.snapshot() as session:
-            rows = export_rows(session, query, batch=3)
-            first = [next(rows).name for _ in range(3)]
-            with real_pg_app.test_request_context(method="POST"):  # another request writes
-                db.session.execute(text("UPDATE item SET name = 'snap 00' WHERE name = 'snap 09'"))
-                db.session.execute(
-                    text(
-                        "INSERT INTO item (owner_id, name, description, status, price)"
-                        " VALUES (:o, 'snap 05b', '', 'draft', 1)"
-                    ),
-                    {"o": owner},
-                )
-                db.session.commit()
-            names = first + [row.name for row in rows]
-        assert names == [f"snap {n:02d}" for n in range(1, 11)]
-    finally:
-        with real_pg_app.app_context():
-            db.session.execute(text("DELETE FROM user_account WHERE id = :o"), {"o": owner})
+    names_sql = "'snap ' || lpad(n::text, 2, '0')"
+    with (
+        committed_items(real_pg_app, "snapshot@example.com", names_sql, 10) as owner,
+        real_pg_app.test_request_context("/items/export.csv"),
+        db.snapshot() as session,
+    ):
+        rows = export_rows(session, query, batch=3)
+        first = [next(rows).name for _ in range(3)]
+        with real_pg_app.test_request_context(method="POST"):  # another request writes
+            db.session.execute(text("UPDATE item SET name = 'snap 00' WHERE name = 'snap 09'"))
+            db.session.execute(
+                text(
+                    "INSERT INTO item (owner_id, name, description, status, price)"
+                    " VALUES (:o, 'snap 05b', '', 'draft', 1)"
+                ),
+                {"o": owner},
+            )
             db.session.commit()
+        names = first + [row.name for row in rows]
+    assert names == [f"snap {n:02d}" for n in range(1, 11)]
 
 
 def test_a_slow_page_read_is_cancelled_with_a_clear_503(
