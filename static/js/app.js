@@ -79,3 +79,16 @@
     if (invalid instanceof HTMLElement) invalid.focus();
   });
 })();
+
+// The search box already searches as you type (input) and on Enter (submit); its change
+// event, fired when it loses focus, would only repeat that search, and the repeat can
+// land after a row's inline editor and wipe it. Only the filter selects search on change.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (evt) {
+    var target = evt.target;
+    if (target instanceof HTMLInputElement && target.type === "search" && target.closest(".table-search")) {
+      evt.stopPropagation();
+    }
+  }, true);
+})();

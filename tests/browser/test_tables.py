@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -174,3 +175,22 @@ def test_create_an_item_from_the_form(page: Page, catalog: LiveServer) -> None:
     expect(page.locator(".details")).to_contain_text("Brass, with a long arm.")
     expect(page.locator(".details")).to_contain_text("$49.90")
     expect(page.locator(".flash-success")).to_contain_text("has been created")
+
+
+def test_leaving_the_search_box_does_not_search_again(page: Page, catalog: LiveServer) -> None:
+    """The search runs as you type; clicking a row's Edit afterwards must not re-run it
+    (a late repeat would replace the table and wipe the inline editor)."""
+    sign_in(page, catalog, "user@example.com", path="/login?next=/items")
+    page.wait_for_url(catalog.url + "/items")
+    page.fill("input[name=q]", "Item 1")
+    expect(page.locator("#items-table .pager-summary")).to_contain_text("of 10 items")
+    page.wait_for_load_state("networkidle")
+    searches: list[str] = []
+    page.on("request", lambda r: searches.append(r.url) if "/items?" in r.url else None)
+    page.locator("#items-table tbody tr").first.get_by_role("link", name="Edit").click()
+    expect(page.locator("#items-table tr.is-editing input[name=name]")).to_be_visible()
+    page.wait_for_timeout(800)
+    expect(page.locator("#items-table tr.is-editing")).to_have_count(1)
+    assert searches == []
+    page.select_option("select[name=status]", "active")  # the filter still searches on change
+    expect(page).to_have_url(re.compile(r"status=active"))
