@@ -7,7 +7,7 @@ these headers themselves; they call `htmx()` or `render()`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,18 +67,24 @@ def render(
     template: str,
     *,
     fragments: Mapping[str, str] | None = None,
+    out_of_band: Sequence[str] = (),
     status: int = 200,
     **context: Any,
 ) -> Response:
     """Render the whole page, or only the block an HTMX request targets.
 
     `fragments` maps element ids to block names; only those blocks can be
-    rendered alone (an allowlist), anything else gets the full page.
+    rendered alone (an allowlist), anything else gets the full page. Blocks in
+    `out_of_band` ride along with a fragment (rendered with `oob=True`, so they
+    mark themselves hx-swap-oob): page parts outside the fragment that show its state.
     """
     details = htmx()
     block = (fragments or {}).get(details.target or "") if details.wants_fragment else None
     if block:
-        body = render_block(template, block, **context) + _flashes_out_of_band()
+        body = render_block(template, block, **context)
+        for name in out_of_band:
+            body += render_block(template, name, **{**context, "oob": True})
+        body += _flashes_out_of_band()
     else:
         from flask import render_template
 

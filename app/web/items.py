@@ -106,6 +106,7 @@ def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any)
         "items/index.html",
         **_rows_context(view.page.items),
         fragments=FRAGMENTS,
+        out_of_band=("export_link",),  # the Export CSV link follows the table's state
         status=status,
         view=view,
         status_choices=[(s, s.title()) for s in ITEM_STATUSES],

@@ -56,6 +56,21 @@ def test_table_fragment_is_only_the_region(
     assert "<html" in full.get_data(as_text=True) and "HX-Request" in full.headers["Vary"]
 
 
+def test_table_fragment_carries_the_export_link_for_its_view_out_of_band(
+    as_user: FlaskClient, catalog: dict[str, list[int]]
+) -> None:
+    html = as_user.get("/items?sort=price&dir=desc&status=draft&q=a-item", headers=HX).get_data(
+        as_text=True
+    )
+    link = re.search(r'<a id="export-link"[^>]*>', html)
+    assert link is not None and 'hx-swap-oob="true"' in link.group(0)
+    assert 'href="/items/export.csv?sort=price&amp;dir=desc&amp;q=a-item&amp;status=draft"' in (
+        link.group(0)
+    )
+    page = as_user.get("/items?status=draft").get_data(as_text=True)
+    assert page.count('id="export-link"') == 1 and "hx-swap-oob" not in page
+
+
 def test_boosted_and_history_restore_requests_get_the_whole_page(
     as_user: FlaskClient, catalog: dict
 ) -> None:
