@@ -14,6 +14,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
 
+from app.core.database import SAFE_METHODS
 from app.core.redis_conn import get_redis
 from app.core.sessions import RedisSessionInterface, rotate_session
 from app.core.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
@@ -88,7 +89,14 @@ def init_security(app: Flask, settings: Settings) -> None:
     # Flask-Limiter keeps the first app's key prefix forever; each app (and test) sets its own.
     limiter._key_prefix = f"{prefix}:limits"
     limiter.init_app(app)
+    limiter.request_filter(_safe_method)
     app.after_request(_private_responses_not_stored)
+
+
+def _safe_method() -> bool:
+    """Reads are never rate limited: every limit guards a POST (sign-in, reset, register),
+    so skip Flask-Limiter's per-request bookkeeping on the pages everyone loads."""
+    return request.method in SAFE_METHODS
 
 
 def _private_responses_not_stored(response: Response) -> Response:

@@ -85,6 +85,7 @@ class Settings:
     rate_limits_enabled: bool = True
     cache_default_ttl: int = 3600
     cache_l1_max_entries: int = 1000
+    table_cache_ttl: int = 60  # seconds a rendered table region is kept; 0 renders every time
     metrics_enabled: bool = True
     metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <it>"
     log_level: str = "INFO"
@@ -133,6 +134,7 @@ class Settings:
             rate_limits_enabled=_bool(e.get("RATE_LIMITS_ENABLED"), True),
             cache_default_ttl=_int(e, "CACHE_DEFAULT_TTL", 3600),
             cache_l1_max_entries=_int(e, "CACHE_L1_MAX_ENTRIES", 1000),
+            table_cache_ttl=_int(e, "TABLE_CACHE_TTL", 60),
             metrics_enabled=_bool(e.get("METRICS_ENABLED"), True),
             metrics_token=e.get("METRICS_TOKEN") or None,
             log_level=(e.get("LOG_LEVEL") or "INFO").upper(),

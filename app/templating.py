@@ -8,8 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from flask import Flask, url_for
+from flask import Flask, request, url_for
+
+MAX_REMEMBERED_PATHS = 1000
 
 
 @lru_cache(maxsize=128)
@@ -18,8 +21,22 @@ def _fingerprint(path: Path, mtime: float) -> str:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Add `asset_url`, money and date filters."""
+    """Add `asset_url`, a remembering `url_for`, money and date filters."""
     static_root = Path(app.static_folder or "static")
+    paths: dict[tuple[str, str], str] = {}
+
+    def remembered_url_for(endpoint: str, **values: Any) -> str:
+        """url_for, built once per mount point for links without arguments (the nav and
+        footer draw ten on every page, and each build walks werkzeug's URL map)."""
+        if values or endpoint.startswith("."):
+            return url_for(endpoint, **values)
+        key = (endpoint, request.script_root)
+        found = paths.get(key)
+        if found is None:
+            if len(paths) >= MAX_REMEMBERED_PATHS:
+                paths.clear()
+            found = paths[key] = url_for(endpoint)
+        return found
 
     def asset_url(filename: str) -> str:
         """A static URL with a content hash, so browsers can cache assets for long."""
@@ -43,6 +60,7 @@ def register_template_helpers(app: Flask) -> None:
     vendor = json.loads((static_root / "vendor/htmx/VERSION.json").read_text())
     app.jinja_env.globals["htmx_vendor"] = vendor
     app.jinja_env.globals["asset_url"] = asset_url
+    app.jinja_env.globals["url_for"] = remembered_url_for
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["date"] = date
     app.jinja_env.trim_blocks = True

@@ -14,11 +14,13 @@ The app is served as the Procfile does (``gunicorn -c gunicorn.conf.py "app:crea
 APP_ENV=production, every middleware on, Redis as the cache's L2 under a unique
 REDIS_KEY_PREFIX whose keys are deleted at the end), and so are bench/bare_app.py, a view
 returning "ok", and bench/reference_app.py, the same table written by hand (SQLAlchemy
-Core, a count kept in memory, a Jinja template; no sign-in or middleware): all with
-WEB_CONCURRENCY sync workers. wrk then loads each URL at 32
-connections (2 threads) after a short warm-up, logged in (session cookie for the pages,
-bearer token for the API): /items page 1, a deep page reached by keyset cursor (the URL a
-user reaches through the pager), the last page, the same deep page by plain OFFSET, a
+Core, a count kept in memory, a Jinja template; no sign-in or middleware), and a second
+copy of the app with TABLE_CACHE_TTL=0, so every view queries and renders its table region
+(the cost of a first view or of a view right after a write): all with
+WEB_CONCURRENCY sync workers. wrk then loads each URL at 32 connections (2 threads) after
+a short warm-up, logged in (session cookie for the pages, bearer token for the API):
+/items page 1 (on both copies), a deep page reached by keyset cursor (the URL a user
+reaches through the pager), the last page, the same deep page by plain OFFSET, a
 sorted page, a search, and GET /api/v1/items. The bare endpoint runs first and last;
 "% of bare" is against the mean of the two. Every URL is fetched once beforehand and must
 answer 200 (wrk counts only 4xx/5xx as errors, so a redirect would otherwise pass unseen),
@@ -485,6 +487,13 @@ def report(
             f"/items page 1 (signed in, every feature and middleware) runs at "
             f"{page1.rps / reference.rps:.0%} of the hand-written reference page's req/s."
         )
+    uncached = keyed["uncached"]
+    if uncached.samples and not uncached.skipped and bare_rps and page1.samples:
+        say(
+            f"With the table-region cache off (TABLE_CACHE_TTL=0: every view queries and "
+            f"renders) it runs at {uncached.rps / bare_rps:.1%} of bare, "
+            f"{uncached.rps / page1.rps:.0%} of the cached page."
+        )
     checks: list[tuple[str, bool | None, str]] = []
     if page1.samples and not page1.skipped and bare_rps:
         share = page1.rps / bare_rps
@@ -605,6 +614,16 @@ def main(argv: list[str] | None = None) -> int:
         reference_base = stack.enter_context(
             gunicorn("bench.reference_app:app", reference_env, tmp / "ref.log", free_port())
         )
+        # The same app with the table-region cache off: what a page costs when rendered
+        # (the first view of a state, or right after a write).
+        uncached_env = {
+            **app_env,
+            "TABLE_CACHE_TTL": "0",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics-uncached"),
+        }
+        uncached_base = stack.enter_context(
+            gunicorn("app:create_app()", uncached_env, tmp / "uncached.log", free_port())
+        )
         say(
             f"Serving the app at {app_base} and the bare endpoint at {bare_base} "
             f"({args.workers} sync workers each); {total:,} items, {pages:,} pages; "
@@ -626,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
             Result("bare", "bare Flask endpoint (before)", "/"),
             Result("reference", "hand-written table page (reference)", "/"),
             Result("page1", "/items page 1", "/items"),
+            Result("uncached", "/items page 1, region cache off", "/items"),
             Result("deep", f"deep page {deep:,} (keyset cursor)", deep_url),
             Result("last", "last page (Last » link)", last_page_url(page_one)),
             Result("offset", f"deep page by offset (no cursor) {deep:,}", f"/items?page={deep}"),
@@ -646,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
                     measure(result, bare_base, {}, "/", args)
                 elif result.key == "reference":
                     measure(result, reference_base, {}, "/", args)
+                elif result.key == "uncached":
+                    measure(result, uncached_base, session, "/healthz", args)
                 elif result.key == "api":
                     bearer = {"Authorization": f"Bearer {token}"}
                     measure(result, app_base, bearer, "/healthz", args)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from app.extensions import db
-from tests.conftest import login
+from app.repositories.base import unit_of_work
+from tests.conftest import _build_app, create_role_accounts, login, make_settings, seed_items
 
 
 def _count_queries(app: Flask) -> list[str]:
@@ -73,3 +77,82 @@ def test_renaming_on_one_instance_refreshes_the_identity_on_the_other(
     assert "Renamed on A" in b.get("/items").get_data(
         as_text=True
     )  # the nav reads the cached identity
+
+
+# --- the rendered table region (app/web/regions.py) -------------------------------------
+
+
+def _client_as(app: Flask, email: str) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, email).status_code == 303
+    return client
+
+
+def test_a_repeated_table_view_runs_no_query_and_shows_a_write_at_once(
+    app: Flask, accounts: dict[str, int]
+) -> None:
+    (item_id,) = seed_items(app, accounts["user"], [("Before", "5", "active")])
+    user = _client_as(app, "user@example.com")
+    assert "Before" in user.get("/items?sort=name").get_data(as_text=True)
+    statements = _count_queries(app)
+    again = user.get("/items?sort=name")
+    assert again.status_code == 200 and "Before" in again.get_data(as_text=True)
+    assert statements == []  # the region came from the cache, the user from the identity cache
+    saved = user.post(f"/items/{item_id}", data={"name": "After", "price": "5", "status": "active"})
+    assert saved.status_code == 303
+    html = user.get("/items?sort=name").get_data(as_text=True)
+    assert "After" in html and "Before" not in html
+
+
+def test_renaming_an_owner_refreshes_the_owner_column(app: Flask, accounts: dict[str, int]) -> None:
+    seed_items(app, accounts["user"], [("Owned", "5", "active")])
+    admin = _client_as(app, "admin@example.com")
+    assert '<td data-label="Owner">User</td>' in admin.get("/items").get_data(as_text=True)
+    user = _client_as(app, "user@example.com")
+    renamed = user.post("/profile", data={"name": "Renamed Owner", "email": "user@example.com"})
+    assert renamed.status_code == 200
+    html = admin.get("/items").get_data(as_text=True)
+    assert '<td data-label="Owner">Renamed Owner</td>' in html
+
+
+def test_each_kind_of_viewer_gets_its_own_row_actions(app: Flask, accounts: dict[str, int]) -> None:
+    mine = seed_items(app, accounts["user"], [("Users item", "1", "active")])
+    theirs = seed_items(app, accounts["admin"], [("Admins item", "2", "active")])
+    # Sign everyone in first: a sign-in is a user event, which would drop the cached regions.
+    admin, user, guest = (_client_as(app, f"{r}@example.com") for r in ("admin", "user", "guest"))
+    admin_html = admin.get("/items").get_data(as_text=True)
+    assert f"/items/{mine[0]}/edit" in admin_html and f"/items/{theirs[0]}/edit" in admin_html
+    user_html = user.get("/items").get_data(as_text=True)
+    assert f"/items/{mine[0]}/edit" in user_html
+    assert f"/items/{theirs[0]}/edit" not in user_html  # not the admin's cached region
+    guest_html = guest.get("/items").get_data(as_text=True)
+    assert "/edit" not in guest_html and "data-bulk-bar" not in guest_html
+
+
+def test_each_session_keeps_its_own_csrf_token_in_the_bulk_form(
+    app: Flask, accounts: dict[str, int]
+) -> None:
+    seed_items(app, accounts["admin"], [("Shared", "1", "active")])
+    sessions = [_client_as(app, "admin@example.com") for _ in range(2)]  # one viewer, one region
+    tokens = []
+    for client in sessions:
+        html = client.get("/items").get_data(as_text=True)
+        bulk = re.search(r'name="csrf_token" value="([^"]+)" form="bulk-form"', html)
+        header = re.search(r'"X-CSRFToken": "([^"]+)"', html)
+        assert bulk and header and bulk.group(1) == header.group(1)
+        tokens.append(bulk.group(1))
+    assert tokens[0] != tokens[1]
+
+
+def test_table_cache_ttl_zero_renders_the_region_every_time(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    app = _build_app(make_settings(tmp_path, database_url=sqlite_url, table_cache_ttl=0))
+    with app.app_context(), unit_of_work(db.session) as session:
+        create_role_accounts(session)
+    user = _client_as(app, "user@example.com")
+    user.get("/items")
+    statements = _count_queries(app)
+    assert user.get("/items").status_code == 200
+    assert any("FROM item" in s for s in statements)
+    db.dispose(app)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, request, stream_with_context, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from sqlalchemy import Row
 from werkzeug.datastructures import MultiDict
 
@@ -25,6 +26,7 @@ from app.repositories.items import ItemRepository
 from app.security import current_actor
 from app.services import items as item_service
 from app.services.item_counts import count_items
+from app.web.regions import cached_region, viewer_key
 from app.web.responses import see_other
 from app.web.tables import (
     Column,
@@ -58,6 +60,7 @@ SPEC = TableSpec(
     },
 )
 FRAGMENTS = {"items-table": "items_table"}
+REGION_TAGS = ("items", "users")  # the rows, and their owners' names
 CSV_COLUMNS = (
     "id",
     "name",
@@ -102,13 +105,24 @@ def _rows_context(rows: list[Row[Any]]) -> dict[str, Any]:
 
 def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any) -> Response:
     view = table_view(args)
+    me = _me()
+    region = cached_region(
+        view,
+        viewer=viewer_key(me),
+        tags=REGION_TAGS,
+        render=lambda: render_block(
+            "items/index.html", "items_region", view=view, **_rows_context(view.page.items)
+        ),
+    )
     return render(
         "items/index.html",
-        **_rows_context(view.page.items),
         fragments=FRAGMENTS,
         out_of_band=("export_link",),  # the Export CSV link follows the table's state
         status=status,
         view=view,
+        region=region,
+        can_write=me.can_write,
+        items_base=url_for("items.index"),
         status_choices=[(s, s.title()) for s in ITEM_STATUSES],
         **extra,
     )
@@ -273,7 +287,7 @@ def delete(item_id: int) -> Response:
     flash(f"“{name}” has been deleted.", "success")
     if not htmx().request:
         return see_other(url_for("items.index"))
-    response = _render_table(_current_args(), deleted=name)
+    response = _render_table(_current_args())
     response.headers["HX-Retarget"] = "#items-table"
     response.headers["HX-Reswap"] = "outerHTML"
     return response

@@ -273,12 +273,19 @@ class TableView(Generic[T]):
 
     The macros only print what is here: a page draws a dozen links, and building
     them in Python (no macro or function calls per link) keeps a table page cheap.
+    The page itself is fetched on first use, so a response whose table region
+    comes from the cache (app/web/regions.py) runs no query at all.
     """
 
     spec: TableSpec
     state: TableState
-    page: Page[Any]
+    load: Callable[[], Page[Any]]
     key_of: Callable[[Any], tuple[Any, ...]]
+
+    @cached_property
+    def page(self) -> Page[Any]:
+        """The rows of this state and their total (one query, on first use)."""
+        return self.load()
 
     @cached_property
     def base_url(self) -> str:
@@ -426,17 +433,20 @@ def build_view(
     count: Callable[[ListQuery], int] | None = None,
     columns: RowsSelect | None = None,
 ) -> TableView[Any]:
-    """A TableView for any repository: parse, count, fetch by keyset when asked.
+    """A TableView for any repository: parse now; count and fetch (by keyset when asked) on
+    first use of `view.page`.
 
     `count` supplies the total (a cached count) instead of the repository's
     exact COUNT; with `columns` the page holds plain rows of that select.
     """
     state = TableState.from_args(spec, args)
-    query = state.list_query()
-    total = count(query) if count is not None else None
-    seek = decode_cursor(spec, state)
-    if columns is not None:
-        page = repo.list_rows(columns, query, total=total, seek=seek)
-    else:
-        page = repo.list(query, total=total, seek=seek)
-    return TableView(spec, state, page, key_of=lambda row: repo.sort_key(row, state.sort))
+
+    def load() -> Page[Any]:
+        query = state.list_query()
+        total = count(query) if count is not None else None
+        seek = decode_cursor(spec, state)
+        if columns is not None:
+            return repo.list_rows(columns, query, total=total, seek=seek)  # type: ignore[no-any-return]
+        return repo.list(query, total=total, seek=seek)  # type: ignore[no-any-return]
+
+    return TableView(spec, state, load, key_of=lambda row: repo.sort_key(row, state.sort))
