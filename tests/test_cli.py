@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import User
 from app.repositories.items import ItemRepository
 from app.repositories.users import UserRepository
-from tests.conftest import make_settings
+from tests.conftest import login, make_settings
 
 
 def test_db_upgrade_builds_the_schema(tmp_path: Path) -> None:
@@ -81,3 +81,13 @@ def test_users_create_duplicate_exits_non_zero(app: Flask) -> None:
     again = runner.invoke(args=[*args[:3], "DUP@example.com", *args[4:]])
     assert again.exit_code == 1
     assert "already exists" in again.output
+
+
+def test_seeding_drops_cached_tables_of_running_servers(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed", "--items", "0"]).exit_code == 0
+    client = app.test_client()
+    login(client, "user@example.com", "demo-password")
+    assert "No items yet" in client.get("/items").get_data(as_text=True)  # cached: none
+    assert runner.invoke(args=["seed", "--items", "30"]).exit_code == 0  # COPY, no ORM rows
+    assert "1–25 of 30 items" in client.get("/items").get_data(as_text=True)
