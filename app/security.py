@@ -13,6 +13,7 @@ from flask import Flask, Response, current_app, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 
 from app.core.database import SAFE_METHODS
 from app.core.redis_conn import get_redis
@@ -27,6 +28,7 @@ from app.services.identity import identity
 from app.services.users import Actor
 from app.settings import Settings
 
+SIGNED_CSRF_KEY = "_csrf_signed"
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
@@ -91,12 +93,30 @@ def init_security(app: Flask, settings: Settings) -> None:
     limiter.init_app(app)
     limiter.request_filter(_safe_method)
     app.after_request(_private_responses_not_stored)
+    # Replaces Flask-WTF's csrf_token() in templates (its context processor runs first).
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(lambda: {"csrf_token": csrf_token})
 
 
 def _safe_method() -> bool:
     """Reads are never rate limited: every limit guards a POST (sign-in, reset, register),
     so skip Flask-Limiter's per-request bookkeeping on the pages everyone loads."""
     return request.method in SAFE_METHODS
+
+
+def csrf_token() -> str:
+    """The session's CSRF token for forms and htmx, signed once per session.
+
+    Flask-WTF signs the session's raw token again on every page (JSON, zlib, HMAC).
+    Tokens here never expire (WTF_CSRF_TIME_LIMIT=None), so the signature's
+    timestamp carries nothing: the first signed token is kept in the session and
+    validates like a fresh one. Signing in starts a new session, hence a new token.
+    """
+    signed = session.get(SIGNED_CSRF_KEY)
+    if not isinstance(signed, str):
+        signed = generate_csrf()
+        session[SIGNED_CSRF_KEY] = signed
+    return signed
 
 
 def _private_responses_not_stored(response: Response) -> Response:

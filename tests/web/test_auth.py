@@ -343,6 +343,23 @@ def test_csrf_is_required_on_state_changes(app: Flask, accounts: dict[str, int])
     assert client.post("/logout", data={"csrf_token": fresh.group(1)}).status_code == 303  # type: ignore[union-attr]
 
 
+def test_csrf_token_is_signed_once_per_session_and_still_validates(
+    app: Flask, accounts: dict[str, int]
+) -> None:
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    pattern = r'name="csrf_token" value="([^"]+)"'
+    first = re.search(pattern, client.get("/login").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    again = re.search(pattern, client.get("/login").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    assert first == again  # kept in the session, not signed again per page
+    other = app.test_client().get("/login").get_data(as_text=True)
+    assert first not in other  # another session has its own
+    signed_in = client.post(
+        "/login", data={"email": "user@example.com", "password": PASSWORD, "csrf_token": first}
+    )
+    assert signed_in.status_code == 303
+
+
 def test_body_carries_the_csrf_header_for_htmx(app: Flask, as_user: FlaskClient) -> None:
     html = as_user.get("/profile").get_data(as_text=True)
     assert re.search(
