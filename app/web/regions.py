@@ -2,11 +2,14 @@
 until the data behind it changes.
 
 Building a table region (header, rows, pager, bulk bar) is most of a table page's cost:
-a query and a few hundred template expressions. Its HTML is kept in the two-tier cache
-under the tags of the data it shows. Every ITEM_*/USER_* event and every ORM write to
-items or users drops those tags in every process, after the commit (app/caching.py), so
-the writer's next page shows the change. A short TTL bounds what a change made outside
-the app (SQL by hand) can leave behind. Nothing per session (the CSRF token) is cached.
+a query and a few hundred template expressions. Its HTML is kept in each process's L1
+only (`Cache.get_or_set_local`): the keys follow what users type into the URL, so in
+Redis they would cost memory per distinct search, and an L1 hit needs no network hop.
+Entries carry the tags of the data they show; every ITEM_*/USER_* event and every ORM
+write to items or users drops those tags after the commit (app/caching.py), at once in
+the writing process and within milliseconds in the others (Redis pub/sub). A short TTL
+bounds what a change made outside the app (SQL by hand) can leave on screen. Nothing
+per session (the CSRF token, flash messages) is in the cached part.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def cached_region(
     ttl = get_settings().table_cache_ttl
     if ttl <= 0:
         return Markup(render())  # noqa: S704 - our own rendered (autoescaped) template output
-    html = get_cache().get_or_set(
+    html = get_cache().get_or_set_local(
         region_key(view, viewer),
         lambda: str(render()),
         ttl=timedelta(seconds=ttl),

@@ -559,6 +559,47 @@ def test_a_load_that_straddles_an_invalidation_is_not_kept(clock: ManualClock) -
     assert shared.get("k") is None
 
 
+def test_local_values_stay_in_this_process_and_load_once(clock: ManualClock) -> None:
+    a, b, shared, _ = two_instances(clock)
+    calls: list[int] = []
+    for _ in range(3):
+        assert a.get_or_set_local("page", lambda: calls.append(1) or "<html>", ttl=60) == "<html>"
+    assert calls == [1]
+    assert shared.get("page") is None  # never written to L2
+    assert b.get("page") is None  # another instance renders its own
+    clock.advance(61)
+    a.get_or_set_local("page", lambda: calls.append(1) or "<html>", ttl=60)
+    assert calls == [1, 1]  # expired after its TTL
+
+
+def test_local_values_are_dropped_by_invalidations_from_any_instance(clock: ManualClock) -> None:
+    a, b, _, _ = two_instances(clock)
+    a.get_or_set_local("page", lambda: "old", ttl=60, tags=["items"])
+    b.delete_tag("items")  # a write on the other instance
+    assert a.get_or_set_local("page", lambda: "new", ttl=60, tags=["items"]) == "new"
+    a.delete_tag("items")
+    assert a.get_or_set_local("page", lambda: "newer", ttl=60, tags=["items"]) == "newer"
+
+
+def test_a_local_load_that_straddles_an_invalidation_is_not_kept(clock: ManualClock) -> None:
+    a, b, _, _ = two_instances(clock)
+
+    def render() -> str:
+        b.delete_tag("items")  # another instance writes while we render
+        return "maybe stale"
+
+    assert a.get_or_set_local("page", render, ttl=60, tags=["items"]) == "maybe stale"
+    assert a.l1.get("page") is None
+
+
+def test_local_values_are_brief_while_invalidations_may_be_missed(clock: ManualClock) -> None:
+    a, _, _, hub = two_instances(clock, degraded_l1_ttl=5)
+    hub.drop()
+    a.get_or_set_local("page", lambda: "html", ttl=60)
+    entry = a.l1.get_entry("page")
+    assert entry is not None and entry.ttl == pytest.approx(5)
+
+
 # --- stampedes --------------------------------------------------------------------------
 
 

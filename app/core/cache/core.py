@@ -191,6 +191,42 @@ class Cache:
             return await flights.run(key, lambda: self._loads.arefresh(key, entry, loader, policy))
         return entry.value  # type: ignore[no-any-return]
 
+    def get_or_set_local(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        *,
+        ttl: Ttl = None,
+        tags: Iterable[str] = (),
+    ) -> T:
+        """`get_or_set` kept in this process's L1 only, never in L2.
+
+        For values that are large, cheap to rebuild and keyed by what users type (rendered
+        HTML): in Redis they would cost memory per distinct key, and a network hop to
+        fetch. Invalidations drop them like any L1 entry, here and from other instances;
+        while this instance may miss invalidations they are kept only briefly.
+        """
+        slot = self._l1_table.get(key, ABSENT)
+        if slot.expires_at > self._l1_now.now:
+            slot.used = True
+            self._l1_hits += 1
+            return slot.value  # type: ignore[no-any-return]
+        value = self._l1_slow(key)
+        if value is not _MISSING:
+            return value  # type: ignore[no-any-return]
+        self._count("l1_misses", metrics.L1_MISSES)
+        policy = self._policy(ttl, tags, None)
+
+        def load() -> T:
+            generation, started = self.generation, time.perf_counter()
+            loaded = loader()
+            metrics.LOADER_SECONDS.observe(time.perf_counter() - started)
+            self._counts["loads"] += 1
+            self.fill_l1(key, policy.entry(loaded), generation)  # not kept if invalidated meanwhile
+            return loaded
+
+        return self._flights.run(key, load)
+
     # -- writes and invalidation -------------------------------------------
 
     def set(
