@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from flask_caching import Cache as FlaskCaching
 from sqlalchemy import event as sa_event
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from app.core.cache import TwoTierCache, get_cache
@@ -40,16 +41,32 @@ USER_EVENTS = frozenset(
 )
 
 
+SHOWN_USER_FIELDS = frozenset({"name", "email"})  # what other people's pages show of a user
+
+
 def tags_for(event: Event) -> list[str]:
-    """Which cache tags an event makes stale."""
+    """Which cache tags an event makes stale.
+
+    `user-names` is narrower than `users`: it marks what shows a user to others (owner
+    names in tables), so sign-ins and password changes leave those pages cached. Deleting
+    a user deletes their items too (ON DELETE CASCADE, no ORM rows), hence `items`.
+    """
     if event.type in ITEM_EVENTS:
         return ["items"]
-    if event.type in USER_EVENTS:
-        tags = ["users"]
-        if event.subject_id:
-            tags.append(f"user:{event.subject_id}")
-        return tags
-    return []
+    if event.type not in USER_EVENTS:
+        return []
+    tags = ["users"]
+    if event.subject_id:
+        tags.append(f"user:{event.subject_id}")
+    if event.type in (EventType.USER_CREATED, EventType.USER_DELETED):
+        tags.append("user-names")
+    if event.type == EventType.USER_DELETED:
+        tags.append("items")
+    if event.type == EventType.USER_UPDATED and SHOWN_USER_FIELDS & set(
+        event.payload.get("fields") or ()
+    ):
+        tags.append("user-names")
+    return tags
 
 
 class CacheInvalidationHandler:
@@ -75,9 +92,22 @@ def _orm_tags(session: Session) -> set[str]:
     from app.models.user import User
 
     tags: set[str] = set()
-    for obj in (*session.new, *session.dirty, *session.deleted):
+    for obj in session.new:
+        if isinstance(obj, User):
+            tags.update({"users", f"user:{obj.id}", "user-names"})
+        elif isinstance(obj, Item):
+            tags.add("items")
+    for obj in session.dirty:
         if isinstance(obj, User):
             tags.update({"users", f"user:{obj.id}"})
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in SHOWN_USER_FIELDS):
+                tags.add("user-names")
+        elif isinstance(obj, Item):
+            tags.add("items")
+    for obj in session.deleted:
+        if isinstance(obj, User):  # its items go with it (ON DELETE CASCADE)
+            tags.update({"users", f"user:{obj.id}", "user-names", "items"})
         elif isinstance(obj, Item):
             tags.add("items")
     return tags

@@ -91,13 +91,13 @@ def init_security(app: Flask, settings: Settings) -> None:
     # Flask-Limiter keeps the first app's key prefix forever; each app (and test) sets its own.
     limiter._key_prefix = f"{prefix}:limits"
     limiter.init_app(app)
-    limiter.request_filter(_safe_method)
     app.after_request(_private_responses_not_stored)
     # Replaces Flask-WTF's csrf_token() in templates (its context processor runs first).
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.context_processor(lambda: {"csrf_token": csrf_token})
 
 
+@limiter.request_filter
 def _safe_method() -> bool:
     """Reads are never rate limited: every limit guards a POST (sign-in, reset, register),
     so skip Flask-Limiter's per-request bookkeeping on the pages everyone loads."""

@@ -85,7 +85,7 @@ class Settings:
     rate_limits_enabled: bool = True
     cache_default_ttl: int = 3600
     cache_l1_max_entries: int = 1000
-    table_cache_ttl: int = 60  # seconds a rendered table region is kept; 0 renders every time
+    table_cache_ttl: int | None = None  # seconds a table region is kept; 0: render every view
     metrics_enabled: bool = True
     metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <it>"
     log_level: str = "INFO"
@@ -134,7 +134,7 @@ class Settings:
             rate_limits_enabled=_bool(e.get("RATE_LIMITS_ENABLED"), True),
             cache_default_ttl=_int(e, "CACHE_DEFAULT_TTL", 3600),
             cache_l1_max_entries=_int(e, "CACHE_L1_MAX_ENTRIES", 1000),
-            table_cache_ttl=_int(e, "TABLE_CACHE_TTL", 60),
+            table_cache_ttl=_int(e, "TABLE_CACHE_TTL", 0) if e.get("TABLE_CACHE_TTL") else None,
             metrics_enabled=_bool(e.get("METRICS_ENABLED"), True),
             metrics_token=e.get("METRICS_TOKEN") or None,
             log_level=(e.get("LOG_LEVEL") or "INFO").upper(),
@@ -161,6 +161,14 @@ class Settings:
                 "PUBLIC_URL must be set in production to the address users open "
                 "(e.g. https://app.example.com): password-reset links are built from it"
             )
+
+    @property
+    def table_cache_seconds(self) -> int:
+        """TABLE_CACHE_TTL, or by default 60 s with Redis and 0 without: without Redis no
+        worker hears of another's writes, and each would show its own stale copy."""
+        if self.table_cache_ttl is not None:
+            return self.table_cache_ttl
+        return 60 if self.redis_url else 0
 
     @property
     def external_base(self) -> str:

@@ -132,6 +132,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "log_json": False,
         "redis_key_prefix": f"test-{RUN_ID}",
         "queue_prefix": f"test-{RUN_ID}",
+        "table_cache_ttl": 60,  # one process per app here, so cached tables are safe to test
     }
     base.update(overrides)
     return Settings(**base)

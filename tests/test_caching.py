@@ -156,3 +156,54 @@ def test_table_cache_ttl_zero_renders_the_region_every_time(
     assert user.get("/items").status_code == 200
     assert any("FROM item" in s for s in statements)
     db.dispose(app)
+
+
+def test_a_sign_in_elsewhere_keeps_the_tables_cached(app: Flask, accounts: dict[str, int]) -> None:
+    seed_items(app, accounts["user"], [("Kept", "1", "active")])
+    user = _client_as(app, "user@example.com")
+    user.get("/items")
+    _client_as(app, "admin@example.com")  # a sign-in writes last_login_at: not shown here
+    statements = _count_queries(app)
+    assert "Kept" in user.get("/items").get_data(as_text=True)
+    assert not [s for s in statements if "item" in s.lower()]  # the table came from the cache
+
+
+def test_deleting_a_user_drops_their_items_from_rows_and_totals(
+    app: Flask, accounts: dict[str, int]
+) -> None:
+    seed_items(app, accounts["user"], [(f"Gone {n}", "1", "active") for n in range(5)])
+    seed_items(app, accounts["admin"], [(f"Stays {n}", "1", "active") for n in range(3)])
+    admin = _client_as(app, "admin@example.com")
+    assert "1–8 of 8 items" in admin.get("/items").get_data(as_text=True)
+    assert admin.post(f"/admin/users/{accounts['user']}/delete").status_code in (200, 303)
+    html = admin.get("/items").get_data(as_text=True)
+    assert "1–3 of 3 items" in html and "All 3 matching" in html and "Gone" not in html
+
+
+def test_a_malformed_cursor_shares_the_entry_of_no_cursor(
+    app: Flask, accounts: dict[str, int]
+) -> None:
+    seed_items(app, accounts["user"], [("Only", "1", "active")])
+    user = _client_as(app, "user@example.com")
+    user.get("/items?page=1")
+    statements = _count_queries(app)
+    for junk in ("x", "a.bm90IGpzb24.0", "b.W10.999999"):
+        assert user.get(f"/items?page=1&cursor={junk}").status_code == 200
+    assert statements == []
+
+
+def test_a_process_keeps_a_bounded_number_of_regions(
+    app: Flask, accounts: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.core.cache import get_cache
+    from app.web import regions
+
+    monkeypatch.setattr(regions, "MAX_REGIONS", 5)
+    seed_items(app, accounts["user"], [("Some", "1", "active")])
+    user = _client_as(app, "user@example.com")
+    for n in range(12):
+        assert user.get(f"/items?q=term{n}").status_code == 200
+    with app.app_context():
+        kept = [k for k in get_cache().l1.keys() if k.startswith("region:")]  # noqa: SIM118
+    assert len(kept) == 5
+    assert any("term11" in k for k in kept) and not any("term0&" in k for k in kept)

@@ -87,3 +87,16 @@ def test_production_with_a_real_secret_starts(tmp_path: Path) -> None:
 def test_production_needs_a_public_url_for_links(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="PUBLIC_URL"):
         Settings(env="production", secret_key="k" * 64, instance_path=tmp_path).check()
+
+
+def test_tables_are_cached_by_default_only_where_workers_hear_each_others_writes(
+    tmp_path: Path,
+) -> None:
+    base = {"INSTANCE_PATH": str(tmp_path)}
+    assert Settings.from_env(base).table_cache_seconds == 0  # no Redis: no invalidations
+    with_redis = {**base, "REDIS_URL": "redis://r:6379/0"}
+    assert Settings.from_env(with_redis).table_cache_seconds == 60
+    assert Settings.from_env({**with_redis, "TABLE_CACHE_TTL": "0"}).table_cache_seconds == 0
+    assert Settings.from_env({**base, "TABLE_CACHE_TTL": "30"}).table_cache_seconds == 30
+    with pytest.raises(SettingsError, match="TABLE_CACHE_TTL"):
+        Settings.from_env({**base, "TABLE_CACHE_TTL": "soon"})

@@ -60,7 +60,7 @@ SPEC = TableSpec(
     },
 )
 FRAGMENTS = {"items-table": "items_table"}
-REGION_TAGS = ("items", "users")  # the rows, and their owners' names
+REGION_TAGS = ("items", "user-names")  # the rows, and their owners' names (app/caching.py)
 CSV_COLUMNS = (
     "id",
     "name",

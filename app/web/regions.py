@@ -5,15 +5,19 @@ Building a table region (header, rows, pager, bulk bar) is most of a table page'
 a query and a few hundred template expressions. Its HTML is kept in each process's L1
 only (`Cache.get_or_set_local`): the keys follow what users type into the URL, so in
 Redis they would cost memory per distinct search, and an L1 hit needs no network hop.
-Entries carry the tags of the data they show; every ITEM_*/USER_* event and every ORM
-write to items or users drops those tags after the commit (app/caching.py), at once in
-the writing process and within milliseconds in the others (Redis pub/sub). A short TTL
-bounds what a change made outside the app (SQL by hand) can leave on screen. Nothing
-per session (the CSRF token, flash messages) is in the cached part.
+Entries carry the tags of the data they show (`items`, `user-names`); writes drop those
+tags after the commit (app/caching.py), at once in the writing process and within
+milliseconds in the others (Redis pub/sub), which is why the cache is off by default
+without Redis (Settings.table_cache_seconds). A short TTL bounds what a change made
+outside the app (SQL by hand) can leave on screen. Nothing per session (the CSRF
+token, flash messages) is in the cached part.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
@@ -23,8 +27,13 @@ from flask import request
 from markupsafe import Markup
 
 from app import get_settings
-from app.core.cache import get_cache
-from app.web.tables import TableView
+from app.core.cache import Cache, get_cache
+from app.core.database import SAFE_METHODS
+from app.web.tables import TableView, decode_cursor
+
+MAX_REGIONS = 200
+"""Regions one process keeps at most (25 to 95 KB each): the L1 counts entries, not bytes,
+and distinct URL states are as many as people care to type."""
 
 
 class Viewer(Protocol):
@@ -46,9 +55,45 @@ def viewer_key(user: Viewer) -> str:
 
 
 def region_key(view: TableView[Any], viewer: str) -> str:
-    """The cache key of a region: table, viewer, mount point and the normalised URL state."""
-    state = urlencode(sorted(view.state.params().items()))
+    """The cache key of a region: table, viewer, mount point and the normalised URL state.
+
+    The cursor counts by where it seeks, not how it is spelled: a malformed one shows the
+    same page as none, so it shares that entry instead of making a new one.
+    """
+    params = view.state.params(cursor="")
+    seek = decode_cursor(view.spec, view.state)
+    if seek is not None:
+        params["seek"] = f"{seek.kind}{seek.key!r}{seek.skip}"
+    state = urlencode(sorted(params.items()))
     return f"region:{view.spec.region_id}:{viewer}:{request.script_root}:{state}"
+
+
+class _Ledger:
+    """The region keys one cache holds, oldest first, so the oldest can be let go."""
+
+    def __init__(self) -> None:
+        self.keys: OrderedDict[str, None] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def add(self, cache: Cache, key: str) -> None:
+        with self.lock:
+            self.keys[key] = None
+            self.keys.move_to_end(key)
+            while len(self.keys) > MAX_REGIONS:
+                oldest, _ = self.keys.popitem(last=False)
+                cache.l1.delete((oldest,))
+
+
+_ledgers: weakref.WeakKeyDictionary[Cache, _Ledger] = weakref.WeakKeyDictionary()
+_ledgers_lock = threading.Lock()
+
+
+def _ledger(cache: Cache) -> _Ledger:
+    with _ledgers_lock:
+        ledger = _ledgers.get(cache)
+        if ledger is None:
+            ledger = _ledgers[cache] = _Ledger()
+        return ledger
 
 
 def cached_region(
@@ -58,15 +103,22 @@ def cached_region(
     tags: Iterable[str],
     render: Callable[[], str],
 ) -> Markup:
-    """The region's HTML from the cache, or `render()` once and keep it (TABLE_CACHE_TTL
-    seconds; 0 renders every time)."""
-    ttl = get_settings().table_cache_ttl
-    if ttl <= 0:
+    """The region's HTML from the cache, or `render()` once and keep it.
+
+    Kept for TABLE_CACHE_TTL seconds (0: render every time). The answer to a write (a
+    delete, a bulk action) is always rendered, so it shows that write even while an
+    older render is still in flight.
+    """
+    ttl = get_settings().table_cache_seconds
+    if ttl <= 0 or request.method not in SAFE_METHODS:
         return Markup(render())  # noqa: S704 - our own rendered (autoescaped) template output
-    html = get_cache().get_or_set_local(
-        region_key(view, viewer),
-        lambda: str(render()),
-        ttl=timedelta(seconds=ttl),
-        tags=tuple(tags),
-    )
+    cache = get_cache()
+    key = region_key(view, viewer)
+
+    def load() -> str:
+        html = str(render())
+        _ledger(cache).add(cache, key)
+        return html
+
+    html = cache.get_or_set_local(key, load, ttl=timedelta(seconds=ttl), tags=tuple(tags))
     return Markup(html)  # noqa: S704 - our own rendered (autoescaped) template output

@@ -285,7 +285,12 @@ class TableView(Generic[T]):
     @cached_property
     def page(self) -> Page[Any]:
         """The rows of this state and their total (one query, on first use)."""
-        return self.load()
+        try:
+            return self.load()
+        except AttributeError as exc:
+            # Jinja reads an AttributeError from a property as "no such attribute" and
+            # would log an UndefinedError about `page`, hiding the real fault.
+            raise RuntimeError(f"loading the table page failed: {exc!r}") from exc
 
     @cached_property
     def base_url(self) -> str:
