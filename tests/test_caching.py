@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,17 @@ from sqlalchemy import event
 from app.extensions import db
 from app.repositories.base import unit_of_work
 from tests.conftest import _build_app, create_role_accounts, login, make_settings, seed_items
+
+
+def _eventually(fetch: Callable[[], str], wanted: str, timeout: float = 2.0) -> str:
+    """What `fetch` returns once it shows `wanted` (or at the timeout): another instance
+    hears of a write through Redis pub/sub, within milliseconds rather than at once."""
+    deadline = time.monotonic() + timeout
+    text = fetch()
+    while wanted not in text and time.monotonic() < deadline:
+        time.sleep(0.01)
+        text = fetch()
+    return text
 
 
 def _count_queries(app: Flask) -> list[str]:
@@ -59,7 +72,7 @@ def test_a_write_on_one_instance_is_seen_by_the_other(redis_apps: tuple[Flask, F
         a.post("/items", data={"name": "Made on A", "price": "2", "status": "active"}).status_code
         == 303
     )
-    html = b.get("/items").get_data(as_text=True)
+    html = _eventually(lambda: b.get("/items").get_data(as_text=True), "Made on A")
     assert "Made on A" in html and "1–1 of 1 items" in html
 
 
@@ -74,9 +87,8 @@ def test_renaming_on_one_instance_refreshes_the_identity_on_the_other(
         "U <span" in b.get("/items").get_data(as_text=True) or b.get("/profile").status_code == 200
     )
     a.post("/profile", data={"name": "Renamed on A", "email": "user@example.com"})
-    assert "Renamed on A" in b.get("/items").get_data(
-        as_text=True
-    )  # the nav reads the cached identity
+    html = _eventually(lambda: b.get("/items").get_data(as_text=True), "Renamed on A")
+    assert "Renamed on A" in html  # the nav reads the cached identity
 
 
 # --- the rendered table region (app/web/regions.py) -------------------------------------

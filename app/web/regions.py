@@ -48,7 +48,11 @@ class Viewer(Protocol):
 
 
 def viewer_key(user: Viewer) -> str:
-    """Viewers who see the same actions share entries: admins, each writer, all readers."""
+    """Viewers who see the same actions share entries: admins, each writer, all readers.
+
+    Anything else a region might one day show per person (a time zone, a locale) must
+    join this key, or one person's rendering would be served to another.
+    """
     if user.is_admin:
         return "admin"
     return f"user:{user.id}" if user.can_write else "reader"
