@@ -92,25 +92,21 @@ def _orm_tags(session: Session) -> set[str]:
     from app.models.user import User
 
     tags: set[str] = set()
-    for obj in session.new:
-        if isinstance(obj, User):
-            tags.update({"users", f"user:{obj.id}", "user-names"})
-        elif isinstance(obj, Item):
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Item):
             tags.add("items")
-    for obj in session.dirty:
-        if isinstance(obj, User):
+        elif isinstance(obj, User):
             tags.update({"users", f"user:{obj.id}"})
-            state = inspect(obj)
-            if any(state.attrs[name].history.has_changes() for name in SHOWN_USER_FIELDS):
+            if obj in session.deleted:  # its items go with it (ON DELETE CASCADE)
+                tags.update({"user-names", "items"})
+            elif _shown_fields_changed(obj):  # a new user's fields count as changed
                 tags.add("user-names")
-        elif isinstance(obj, Item):
-            tags.add("items")
-    for obj in session.deleted:
-        if isinstance(obj, User):  # its items go with it (ON DELETE CASCADE)
-            tags.update({"users", f"user:{obj.id}", "user-names", "items"})
-        elif isinstance(obj, Item):
-            tags.add("items")
     return tags
+
+
+def _shown_fields_changed(user: object) -> bool:
+    state = inspect(user)
+    return any(state.attrs[name].history.has_changes() for name in SHOWN_USER_FIELDS)
 
 
 def _after_flush(session: Session, _context: object) -> None:

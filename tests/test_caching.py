@@ -208,9 +208,8 @@ def test_a_process_keeps_a_bounded_number_of_regions(
     app: Flask, accounts: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.core.cache import get_cache
-    from app.web import regions
 
-    monkeypatch.setattr(regions, "MAX_REGIONS", 5)
+    monkeypatch.setattr(get_cache(app).local_keys, "limit", 5)
     seed_items(app, accounts["user"], [("Some", "1", "active")])
     user = _client_as(app, "user@example.com")
     for n in range(12):

@@ -122,7 +122,7 @@ def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any)
         view=view,
         region=region,
         can_write=me.can_write,
-        items_base=url_for("items.index"),
+        items_base=view.base_url,
         status_choices=[(s, s.title()) for s in ITEM_STATUSES],
         **extra,
     )

@@ -3,8 +3,9 @@ until the data behind it changes.
 
 Building a table region (header, rows, pager, bulk bar) is most of a table page's cost:
 a query and a few hundred template expressions. Its HTML is kept in each process's L1
-only (`Cache.get_or_set_local`): the keys follow what users type into the URL, so in
-Redis they would cost memory per distinct search, and an L1 hit needs no network hop.
+only (`Cache.get_or_set_local`, at most 200 per process): the keys follow what users
+type into the URL, so in Redis they would cost memory per distinct search, and an L1 hit
+needs no network hop.
 Entries carry the tags of the data they show (`items`, `user-names`); writes drop those
 tags after the commit (app/caching.py), at once in the writing process and within
 milliseconds in the others (Redis pub/sub), which is why the cache is off by default
@@ -15,9 +16,6 @@ token, flash messages) is in the cached part.
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
@@ -27,13 +25,9 @@ from flask import request
 from markupsafe import Markup
 
 from app import get_settings
-from app.core.cache import Cache, get_cache
+from app.core.cache import get_cache
 from app.core.database import SAFE_METHODS
-from app.web.tables import TableView, decode_cursor
-
-MAX_REGIONS = 200
-"""Regions one process keeps at most (25 to 95 KB each): the L1 counts entries, not bytes,
-and distinct URL states are as many as people care to type."""
+from app.web.tables import TableView
 
 
 class Viewer(Protocol):
@@ -65,39 +59,11 @@ def region_key(view: TableView[Any], viewer: str) -> str:
     same page as none, so it shares that entry instead of making a new one.
     """
     params = view.state.params(cursor="")
-    seek = decode_cursor(view.spec, view.state)
+    seek = view.seek
     if seek is not None:
         params["seek"] = f"{seek.kind}{seek.key!r}{seek.skip}"
     state = urlencode(sorted(params.items()))
     return f"region:{view.spec.region_id}:{viewer}:{request.script_root}:{state}"
-
-
-class _Ledger:
-    """The region keys one cache holds, oldest first, so the oldest can be let go."""
-
-    def __init__(self) -> None:
-        self.keys: OrderedDict[str, None] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def add(self, cache: Cache, key: str) -> None:
-        with self.lock:
-            self.keys[key] = None
-            self.keys.move_to_end(key)
-            while len(self.keys) > MAX_REGIONS:
-                oldest, _ = self.keys.popitem(last=False)
-                cache.l1.delete((oldest,))
-
-
-_ledgers: weakref.WeakKeyDictionary[Cache, _Ledger] = weakref.WeakKeyDictionary()
-_ledgers_lock = threading.Lock()
-
-
-def _ledger(cache: Cache) -> _Ledger:
-    with _ledgers_lock:
-        ledger = _ledgers.get(cache)
-        if ledger is None:
-            ledger = _ledgers[cache] = _Ledger()
-        return ledger
 
 
 def cached_region(
@@ -116,13 +82,7 @@ def cached_region(
     ttl = get_settings().table_cache_seconds
     if ttl <= 0 or request.method not in SAFE_METHODS:
         return Markup(render())  # noqa: S704 - our own rendered (autoescaped) template output
-    cache = get_cache()
-    key = region_key(view, viewer)
-
-    def load() -> str:
-        html = str(render())
-        _ledger(cache).add(cache, key)
-        return html
-
-    html = cache.get_or_set_local(key, load, ttl=timedelta(seconds=ttl), tags=tuple(tags))
+    html = get_cache().get_or_set_local(
+        region_key(view, viewer), lambda: str(render()), ttl=timedelta(seconds=ttl), tags=tags
+    )
     return Markup(html)  # noqa: S704 - our own rendered (autoescaped) template output

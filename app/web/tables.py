@@ -279,14 +279,19 @@ class TableView(Generic[T]):
 
     spec: TableSpec
     state: TableState
-    load: Callable[[], Page[Any]]
+    load: Callable[[Seek | None], Page[Any]]
     key_of: Callable[[Any], tuple[Any, ...]]
+
+    @cached_property
+    def seek(self) -> Seek | None:
+        """Where the cursor in the URL asks the page to start (None: absent or malformed)."""
+        return decode_cursor(self.spec, self.state)
 
     @cached_property
     def page(self) -> Page[Any]:
         """The rows of this state and their total (one query, on first use)."""
         try:
-            return self.load()
+            return self.load(self.seek)
         except AttributeError as exc:
             # Jinja reads an AttributeError from a property as "no such attribute" and
             # would log an UndefinedError about `page`, hiding the real fault.
@@ -446,10 +451,9 @@ def build_view(
     """
     state = TableState.from_args(spec, args)
 
-    def load() -> Page[Any]:
+    def load(seek: Seek | None) -> Page[Any]:
         query = state.list_query()
         total = count(query) if count is not None else None
-        seek = decode_cursor(spec, state)
         if columns is not None:
             return repo.list_rows(columns, query, total=total, seek=seek)  # type: ignore[no-any-return]
         return repo.list(query, total=total, seek=seek)  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -45,6 +46,7 @@ Ttl = float | timedelta | None
 """Seconds or a timedelta; None means the cache's default TTL."""
 
 DEFAULT_TTL = 3600.0
+DEFAULT_MAX_LOCAL_ENTRIES = 200
 _MISSING: Any = object()
 
 
@@ -62,6 +64,24 @@ class CacheStats:
     gaps: int
 
 
+class LocalKeys:
+    """The keys `get_or_set_local` stored, oldest first, so the oldest can be let go."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, key: str, l1: MemoryCache) -> None:
+        """Note `key` as the newest; drop the oldest from `l1` beyond the limit."""
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            while len(self._keys) > self.limit:
+                oldest, _ = self._keys.popitem(last=False)
+                l1.delete((oldest,))
+
+
 class Cache:
     """The unified cache: get, set, delete (by key, prefix, tag), get_or_set, and health."""
 
@@ -76,6 +96,7 @@ class Cache:
         degraded_l1_ttl: float = 10.0,
         publish_events: bool = True,
         max_pending: int = 10_000,
+        max_local_entries: int = DEFAULT_MAX_LOCAL_ENTRIES,
         clock: Clock = time.monotonic,
     ) -> None:
         self.l1 = l1 if l1 is not None else MemoryCache()
@@ -92,6 +113,7 @@ class Cache:
         """Bumped by every invalidation: a read or load that straddles one is not kept."""
         self._loads = Loads(self, lock_ttl=lock_ttl, clock=clock)
         self._flights = SingleFlight()
+        self.local_keys = LocalKeys(max_local_entries)
         self._async_flights = AsyncSingleFlight()
         self._pending = PendingInvalidations(max_pending, origin=self.origin)
         self._counts = dict.fromkeys(CacheStats.__slots__, 0)
@@ -203,15 +225,11 @@ class Cache:
 
         For values that are large, cheap to rebuild and keyed by what users type (rendered
         HTML): in Redis they would cost memory per distinct key, and a network hop to
-        fetch. Invalidations drop them like any L1 entry, here and from other instances;
-        while this instance may miss invalidations they are kept only briefly.
+        fetch. At most `max_local_entries` are kept (the L1 counts entries, not bytes), the
+        oldest let go first. Invalidations drop them like any L1 entry, here and from other
+        instances; while this instance may miss invalidations they are kept only briefly.
         """
-        slot = self._l1_table.get(key, ABSENT)
-        if slot.expires_at > self._l1_now.now:
-            slot.used = True
-            self._l1_hits += 1
-            return slot.value  # type: ignore[no-any-return]
-        value = self._l1_slow(key)
+        value = self.get_l1(key, _MISSING)
         if value is not _MISSING:
             return value  # type: ignore[no-any-return]
         self._count("l1_misses", metrics.L1_MISSES)
@@ -220,9 +238,9 @@ class Cache:
         def load() -> T:
             generation, started = self.generation, time.perf_counter()
             loaded = loader()
-            metrics.LOADER_SECONDS.observe(time.perf_counter() - started)
-            self._counts["loads"] += 1
+            self._record_load(started)
             self.fill_l1(key, policy.entry(loaded), generation)  # not kept if invalidated meanwhile
+            self.local_keys.add(key, self.l1)
             return loaded
 
         return self._flights.run(key, load)
@@ -348,10 +366,13 @@ class Cache:
 
     def keep(self, key: str, value: Any, policy: Policy, generation: int, started: float) -> None:
         """Record a load and store its value, unless an invalidation came while it ran."""
-        metrics.LOADER_SECONDS.observe(time.perf_counter() - started)
-        self._counts["loads"] += 1
+        self._record_load(started)
         if generation == self.generation:  # else it may predate the change that invalidated it
             self._write(key, policy.entry(value), generation)
+
+    def _record_load(self, started: float) -> None:
+        metrics.LOADER_SECONDS.observe(time.perf_counter() - started)
+        self._counts["loads"] += 1
 
     # -- internals: writing and invalidating -------------------------------
 
