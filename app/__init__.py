@@ -5,23 +5,22 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import caching, cli, edge, events, templating, web
+from app.api import register_api
+from app.core import logging as app_logging
+from app.core.metrics import init_metrics
+from app.core.middleware import register_middleware
+from app.core.redis_conn import init_redis
+from app.extensions import csrf, db
+from app.json import SafeJSONProvider
+from app.mail import init_mail
+from app.policy import register_policy_enforcement
+from app.security import init_security
 from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from `settings`, or from the environment when none are given."""
-    from app import caching, cli, errors, events, templating, web
-    from app.api import register_api
-    from app.core import logging as app_logging
-    from app.core.metrics import init_metrics
-    from app.core.middleware import register_middleware
-    from app.core.redis_conn import init_redis
-    from app.extensions import csrf, db
-    from app.json import SafeJSONProvider
-    from app.mail import init_mail
-    from app.policy import register_policy_enforcement
-    from app.security import init_security
-
     settings = settings or Settings.from_env()
     settings.check()
     settings.instance_path.mkdir(parents=True, exist_ok=True)  # SQLite file, mail, uploads
@@ -53,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         init_metrics(app, token=settings.metrics_token)
     events.register_event_handlers(app)
     templating.register_template_helpers(app)
-    errors.register_error_handlers(app)
+    edge.register_error_handlers(app)
     register_api(app)
     web.register_blueprints(app)
     register_policy_enforcement(app, public_endpoints=("prometheus_metrics",))
@@ -84,11 +83,3 @@ def configure(app: Flask, settings: Settings) -> None:
     if settings.trusted_proxies:  # client IPs for limits and the audit come from X-Forwarded-For
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
-
-
-def get_settings(app: Flask | None = None) -> Settings:
-    """The typed settings of the current (or given) app."""
-    from flask import current_app
-
-    settings: Settings = (app or current_app).extensions["settings"]
-    return settings

@@ -11,13 +11,11 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from app import get_settings
 from app.core import migrations
 from app.core.cache import get_cache
 from app.errors import AppError
 from app.extensions import db
 from app.models.user import ROLES
-from app.repositories.base import unit_of_work
 from app.services.csv_source import CsvFile, CsvFileError
 from app.services.data_pipeline import Progress
 from app.services.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo
@@ -29,6 +27,7 @@ from app.services.user_import import (
     open_user_csv,
 )
 from app.services.users import create_user
+from app.settings import get_settings
 
 db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -76,7 +75,7 @@ def seed(users: int, items: int) -> None:
     def progress(done: int) -> None:
         click.echo(f"\r  items inserted: {done:,}", nl=False, err=True)
 
-    with unit_of_work(db.session) as session:
+    with db.transaction() as session:
         report = seed_demo(
             session,
             users=users,
@@ -108,7 +107,7 @@ def users_create(email: str, password: str, role: str, name: str) -> None:
     """Create an account."""
     settings = get_settings()
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             user = create_user(
                 session,
                 email=email,

@@ -20,6 +20,8 @@ from typing import Literal, TypeVar, get_args
 from flask import Flask, current_app, request
 from flask_login import current_user
 
+from app.core.sql import SAFE_METHODS
+from app.edge import is_api_request
 from app.errors import Forbidden, Unauthorized
 from app.extensions import csrf
 
@@ -27,7 +29,6 @@ log = logging.getLogger(__name__)
 
 Policy = Literal["public", "session", "read", "write", "admin"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ATTR = "__access_policy__"
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -89,6 +90,6 @@ def register_policy_enforcement(app: Flask, *, public_endpoints: tuple[str, ...]
         check_access(name, request.method)
         # CSRF after the sign-in check: an expired session is sent to sign in (and
         # back), not told its form expired. The API uses bearer tokens, no cookies.
-        unsafe = request.method not in SAFE_METHODS and not request.path.startswith("/api/")
+        unsafe = request.method not in SAFE_METHODS and not is_api_request()
         if unsafe and current_app.config.get("WTF_CSRF_ENABLED", True):
             csrf.protect(apply_exemptions=True)

@@ -15,11 +15,12 @@ from flask_limiter.util import get_remote_address
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
-from app.core.database import SAFE_METHODS
 from app.core.redis_conn import get_redis
 from app.core.sessions import RedisSessionInterface, rotate_session
+from app.core.sql import SAFE_METHODS
 from app.core.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
 from app.core.token_store import MemoryTokenStore, RedisTokenStore, TokenStore
+from app.edge import is_api_request
 from app.errors import Unauthorized
 from app.extensions import db
 from app.models.user import User
@@ -123,7 +124,7 @@ def _private_responses_not_stored(response: Response) -> Response:
     """Signed-in pages and every API answer stay out of shared and browser caches."""
     if request.endpoint == "static" or "Cache-Control" in response.headers:
         return response
-    if request.path.startswith("/api/") or current_user.is_authenticated:
+    if is_api_request() or current_user.is_authenticated:
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from flask import Flask, current_app
 
 Environment = Literal["development", "production", "testing"]
 
@@ -175,11 +177,8 @@ class Settings:
         """Where users reach the app; links in emails start here, never at the Host header."""
         return self.public_url.rstrip("/")
 
-    @property
-    def is_sqlite(self) -> bool:
-        """True in the embedded default (SQLite file under instance/)."""
-        return self.database_url.startswith("sqlite")
 
-    def with_overrides(self, **changes: Any) -> Settings:
-        """Return a copy with some fields changed (tests use this)."""
-        return replace(self, **changes)
+def get_settings(app: Flask | None = None) -> Settings:
+    """The typed settings of the current (or given) app."""
+    settings: Settings = (app or current_app).extensions["settings"]
+    return settings

@@ -25,8 +25,8 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.core import migrations
-from app.core.database import SAFE_METHODS
 from app.core.events import EventBus
+from app.core.sql import SAFE_METHODS
 from app.extensions import db
 from app.settings import Settings, normalize_database_url
 
@@ -282,9 +282,8 @@ def create_role_accounts(session: Any) -> dict[str, int]:
 @pytest.fixture
 def accounts(app: Flask) -> dict[str, int]:
     """One account per role (password PASSWORD); returns their ids by role."""
-    from app.repositories.base import unit_of_work
 
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         return create_role_accounts(session)
 
 
@@ -317,7 +316,6 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
     import redis
 
     from app.core.cache import get_cache
-    from app.repositories.base import unit_of_work
     from app.services.users import create_user
 
     url = require("REDIS_URL")
@@ -331,7 +329,7 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
         )
         app.config["WTF_CSRF_ENABLED"] = False
         apps.append(app)
-    with apps[0].app_context(), unit_of_work(db.session) as session:
+    with apps[0].app_context(), db.transaction() as session:
         create_user(
             session,
             email="user@example.com",
@@ -353,9 +351,8 @@ def seed_items(app: Flask, owner_id: int, rows: list[tuple[str, str, str]]) -> l
     from decimal import Decimal
 
     from app.models import Item
-    from app.repositories.base import unit_of_work
 
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         items = [
             Item(owner_id=owner_id, name=n, price=Decimal(p), status=s, description=f"about {n}")
             for n, p, s in rows

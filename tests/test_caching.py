@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from app.extensions import db
-from app.repositories.base import unit_of_work
 from tests.conftest import _build_app, create_role_accounts, login, make_settings, seed_items
 
 
@@ -160,7 +159,7 @@ def test_table_cache_ttl_zero_renders_the_region_every_time(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     app = _build_app(make_settings(tmp_path, database_url=sqlite_url, table_cache_ttl=0))
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         create_role_accounts(session)
     user = _client_as(app, "user@example.com")
     user.get("/items")

@@ -15,19 +15,16 @@ from typing import Any
 
 import jwt
 from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app import get_settings
-from app.api.errors import json_body, validation_problem
-from app.api.schemas import LoginRequest, TokenOut, UserOut
+from app.api.schemas import LoginRequest, TokenOut, UserOut, validate_body
 from app.core.metrics import LOGINS
 from app.core.token_store import TokenStore
+from app.edge import is_api_request
 from app.errors import RateLimited, Unauthorized
 from app.extensions import db
 from app.models.user import User
 from app.policy import declared_policy, policy
-from app.repositories.base import unit_of_work
 from app.security import (
     client_ip,
     current_db_user,
@@ -38,6 +35,7 @@ from app.security import (
 )
 from app.services import accounts
 from app.services.identity import identity, issued_before
+from app.settings import get_settings
 
 ALGORITHM = "HS256"
 
@@ -138,7 +136,7 @@ def bearer_token() -> str | None:
 
 def load_api_user() -> None:
     """For /api requests: authenticate by bearer token only (never the session cookie)."""
-    if not request.path.startswith("/api/"):
+    if not is_api_request():
         return
     manager = current_app.login_manager  # type: ignore[attr-defined]
     token = bearer_token()
@@ -154,10 +152,7 @@ def load_api_user() -> None:
 @limiter.limit(lambda: get_settings().login_rate_limit)
 def login() -> Response:
     """Exchange email and password for a bearer token."""
-    try:
-        body = LoginRequest.model_validate(json_body())
-    except ValidationError as exc:
-        return validation_problem(exc)
+    body = validate_body(LoginRequest)
     key = throttle_key(body.email)
     wait = login_throttle().retry_after(key)
     if wait:
@@ -166,7 +161,7 @@ def login() -> Response:
             headers={"Retry-After": str(wait)},
         )
     settings = get_settings()
-    with unit_of_work(db.session) as session:
+    with db.transaction() as session:
         result = accounts.authenticate(
             session,
             body.email,
@@ -196,6 +191,6 @@ def logout() -> Response:
     token = bearer_token()
     if token:
         auth_service().revoke(token)
-    with unit_of_work(db.session):
+    with db.transaction():
         accounts.record_logout(current_db_user(), ip=client_ip())
     return Response(status=204)

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 from flask_login import current_user
-from pydantic import ValidationError
 
-from app.api.errors import json_body, validation_problem
-from app.api.schemas import ProfilePatch, UserOut
+from app.api.schemas import ProfilePatch, UserOut, validate_body
 from app.extensions import db
 from app.policy import policy
-from app.repositories.base import unit_of_work
 from app.security import current_actor, current_db_user
 from app.services import accounts
 
@@ -29,11 +26,8 @@ def me() -> Response:
 def update_me() -> Response:
     """Change name or email (a new email needs current_password); role, is_active, id and
     unknown fields answer 422."""
-    try:
-        patch = ProfilePatch.model_validate(json_body())
-    except ValidationError as exc:
-        return validation_problem(exc)
-    with unit_of_work(db.session) as session:
+    patch = validate_body(ProfilePatch)
+    with db.transaction() as session:
         user = accounts.update_profile(
             session,
             current_db_user(),

@@ -23,7 +23,7 @@ from app.errors import NotFound
 from app.extensions import db
 from app.models.item import Item
 from app.policy import policy
-from app.repositories.base import ListQuery, Page, unit_of_work
+from app.repositories.base import ListQuery, Page
 from app.security import current_actor, current_db_user
 from app.services import items as item_service
 from app.services.item_counts import count_items
@@ -80,8 +80,8 @@ def list_items() -> Response:
 @policy("write")
 def create_item() -> Response:
     """Create an item owned by the caller; 201 with its Location."""
-    fields = validate_body(ItemCreate, request.get_json(silent=True)).model_dump()
-    with unit_of_work(db.session) as session:
+    fields = validate_body(ItemCreate).model_dump()
+    with db.transaction() as session:
         item = item_service.create_item(session, current_db_user(), fields, actor=current_actor())
     response = json_response(ItemOut.model_validate(item), status=201)
     response.headers["Location"] = url_for(".get_item", item_id=item.id)
@@ -101,8 +101,8 @@ def get_item(item_id: int) -> Response:
 @policy("write")
 def update_item(item_id: int) -> Response:
     """Change some fields of an item the caller owns (admins: any item)."""
-    body = validate_body(ItemPatch, request.get_json(silent=True))
-    with unit_of_work(db.session) as session:
+    body = validate_body(ItemPatch)
+    with db.transaction() as session:
         item = item_service.get_item_for_change(session, current_db_user(), known_id(item_id))
         item_service.update_item(
             session, item, body.model_dump(exclude_unset=True), actor=current_actor()
@@ -114,7 +114,7 @@ def update_item(item_id: int) -> Response:
 @policy("write")
 def delete_item(item_id: int) -> Response:
     """Delete an item the caller owns (admins: any item); 204."""
-    with unit_of_work(db.session) as session:
+    with db.transaction() as session:
         item = item_service.get_item_for_change(session, current_db_user(), known_id(item_id))
         item_service.delete_item(session, item, actor=current_actor())
     return Response(status=204)

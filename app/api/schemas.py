@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,7 +24,6 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.api.errors import field_errors
 from app.errors import BadRequest, ValidationFailed
 from app.models.item import ItemStatus
 from app.models.user import Role
@@ -242,6 +241,18 @@ class ItemPage(BaseModel):
 # --- validating requests ----------------------------------------------------------------
 
 
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """Map pydantic errors to {"field.path": "message"}."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        path = ".".join(str(p) for p in error["loc"]) or "body"
+        message = (
+            "This field may not be set." if error["type"] == "extra_forbidden" else error["msg"]
+        )
+        errors.setdefault(path, message)
+    return errors
+
+
 def validate_query(model: type[M], args: Mapping[str, str]) -> M:
     """Parse query parameters, or raise a 400 naming each bad one (it never reaches SQL)."""
     try:
@@ -252,8 +263,13 @@ def validate_query(model: type[M], args: Mapping[str, str]) -> M:
         raise BadRequest(detail, fields=fields) from None
 
 
-def validate_body(model: type[M], data: Any) -> M:
-    """Parse a JSON object body, or raise a 422 listing each invalid field."""
+def validate_body(model: type[M]) -> M:
+    """Parse the request's JSON object body, or raise a 422 listing each invalid field.
+
+    A missing, unreadable or non-object body is one error on `body`: the schema's
+    fields are only checked on an object.
+    """
+    data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ValidationFailed("Send a JSON object.", fields={"body": "Send a JSON object."})
     try:

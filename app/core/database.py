@@ -1,115 +1,30 @@
 """Database extension: pooled engines per app, one session per request or job.
 
 The session is created lazily on first use inside an app context and closed at
-teardown. Repositories never commit; the view, CLI command or job that owns the work
-wraps it in `unit_of_work()` from app/repositories/base.py (SQLAlchemy's
-"separate and external" rule).
+teardown. Repositories never commit; the view, CLI command or job that owns the
+work wraps it in `db.transaction()` (SQLAlchemy's "separate and external" rule).
 
 Requests with a safe method (GET, HEAD, OPTIONS) read through a second pool on
-PostgreSQL: autocommit, so a page costs one round trip per query instead of
-BEGIN + query + ROLLBACK, and read-only, so a GET that tries to write fails
-loudly instead of changing data. Pooled connections are pinged only after they
-have sat idle (IDLE_PING_SECONDS), not on every checkout: under load that ping
-would be one more round trip per request.
+PostgreSQL (see app/core/sql.py): autocommit, so a page costs one round trip per
+query instead of BEGIN + query + ROLLBACK, and read-only, so a GET that tries to
+write fails loudly instead of changing data.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+
+from app.core.sql import SAFE_METHODS, build_engine, transaction
 
 _G_KEY = "_db_session"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-IDLE_PING_SECONDS = 5.0
-READ_STATEMENT_TIMEOUT_MS = 10_000  # no page read may hold a database backend longer
-
-
-def build_engine(
-    url: str,
-    *,
-    pool_size: int = 5,
-    max_overflow: int = 10,
-    pool_timeout: int = 10,
-    echo: bool = False,
-    read_only: bool = False,
-    statement_timeout_ms: int | None = None,
-) -> Engine:
-    """Create an engine with settings that suit the backend (pooling, SQLite pragmas).
-
-    `read_only` (PostgreSQL) gives autocommit connections that refuse writes and
-    cancel any statement running longer than `statement_timeout_ms`, so a hostile
-    URL (a page a million rows deep, a search matching everything) cannot tie up
-    the database.
-    """
-    if url.startswith("sqlite"):
-        in_memory = url in ("sqlite://", "sqlite:///:memory:")
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}, "echo": echo}
-        if in_memory:
-            kwargs["poolclass"] = StaticPool
-        engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    extra: dict[str, Any] = {}
-    if read_only:
-        extra = {
-            "isolation_level": "AUTOCOMMIT",
-            "connect_args": {
-                "options": "-c default_transaction_read_only=on"
-                f" -c statement_timeout={int(statement_timeout_ms or READ_STATEMENT_TIMEOUT_MS)}"
-            },
-        }
-    engine = create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_timeout=pool_timeout,
-        pool_recycle=1800,
-        echo=echo,
-        **extra,
-    )
-    event.listen(engine, "connect", _note_checkin)  # a fresh connection needs no ping
-    event.listen(engine, "checkin", _note_checkin)
-    event.listen(engine, "checkout", _ping_if_idle(engine))
-    return engine
-
-
-def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
-    record.info["checked_in_at"] = time.monotonic()
-
-
-def _ping_if_idle(engine: Engine) -> Any:
-    """A checkout hook that pings connections idle for a while (a server restart, a
-    dropped socket) and makes the pool replace a dead one before anyone uses it."""
-
-    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        idle = time.monotonic() - record.info.get("checked_in_at", 0.0)
-        if idle < IDLE_PING_SECONDS:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as error:
-            raise exc.DisconnectionError(str(error)) from error
-
-    return on_checkout
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """Enforce foreign keys and let readers run beside a writer (WAL)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
 
 
 @dataclass
@@ -178,6 +93,12 @@ class Database:
         return session
 
     @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The current session, committed when the block ends or rolled back if it raises."""
+        with transaction(self.session) as session:
+            yield session
+
+    @contextmanager
     def snapshot(self) -> Iterator[Session]:
         """A session of its own that reads one consistent snapshot until it closes.
 
@@ -196,10 +117,6 @@ class Database:
             yield session
         finally:
             session.close()
-
-    def new_session(self, app: Flask | None = None) -> Session:
-        """A session outside the request scope (threads, jobs); the caller closes it."""
-        return self._state(app).factory()
 
     def bind_to(self, app: Flask, connection: Connection) -> None:
         """Bind the app's sessions to an outer connection (tests: one transaction per test)."""

@@ -1,7 +1,7 @@
 """BaseRepository[T]: CRUD, query building and pagination over one model.
 
 Repositories flush but never commit; whoever owns the work (a view, a CLI
-command, a job) wraps it in `unit_of_work(session)`.
+command, a job) wraps it in `db.transaction()`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
 
@@ -36,17 +35,6 @@ class QueryError(ValueError):
 
 class UnknownSortError(QueryError):
     """Sorting by a column that is not on the allowlist."""
-
-
-@contextmanager
-def unit_of_work(session: Session) -> Iterator[Session]:
-    """Commit the block's changes together, or roll all of them back if it raises."""
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 @dataclass(frozen=True, kw_only=True)

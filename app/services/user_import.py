@@ -19,8 +19,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.core.events import Event, EventBus, EventType
+from app.core.sql import transaction
 from app.models.user import ROLES, User
-from app.repositories.base import unit_of_work
 from app.repositories.users import UserRepository
 from app.services.csv_source import CsvFile, CsvRow, open_csv
 from app.services.data_pipeline import (
@@ -278,7 +278,7 @@ def _batch_writer(
         done = BatchResult(len(report.batches) + 1, batch[0].row.number, batch[-1].row.number, 0)
         report.failed_batch = done
         if not dry_run:
-            with unit_of_work(session):
+            with transaction(session):
                 users = UserRepository(session).add_all([c.to_user() for c in batch])
                 for user in users:
                     bus.publish_sync(created_event(user, actor))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from app.web import admin, auth, home, items, ops, profile
+
 
 def register_blueprints(app: Flask) -> None:
     """Mount every page blueprint."""
-    from app.web import admin, auth, home, items, ops, profile
-
     for module in (ops, auth, home, items, profile, admin):
         app.register_blueprint(module.bp)

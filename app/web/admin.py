@@ -12,7 +12,6 @@ from app.htmx import htmx, render
 from app.models.user import ROLES, User
 from app.policy import policy
 from app.repositories.audit import AuditRepository
-from app.repositories.base import unit_of_work
 from app.repositories.users import UserRepository
 from app.security import current_actor, current_db_user, end_server_sessions
 from app.services import accounts
@@ -98,7 +97,7 @@ def update_user(user_id: int) -> Response:
     is_active = None if active_raw is None else active_raw in ("1", "true", "on")
     error = None
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             accounts.admin_update_user(
                 session,
                 current_db_user(),
@@ -132,7 +131,7 @@ def update_user(user_id: int) -> Response:
 def delete_user(user_id: int) -> Response:
     """Delete an account; the row disappears."""
     target = _target(user_id)
-    with unit_of_work(db.session) as session:
+    with db.transaction() as session:
         accounts.admin_delete_user(session, current_db_user(), target, actor=current_actor())
     end_server_sessions(user_id)
     if not htmx().request:

@@ -7,14 +7,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, request, url_for
 from flask_login import current_user
 
-from app import get_settings
 from app.core.metrics import LOGINS
 from app.errors import AppError, RateLimited, ValidationFailed
 from app.extensions import db
 from app.htmx import render
 from app.mail import send_email
 from app.policy import policy
-from app.repositories.base import unit_of_work
 from app.repositories.users import UserRepository
 from app.security import (
     account_ip_key,
@@ -31,6 +29,7 @@ from app.security import (
 from app.services import accounts
 from app.services.accounts import RESET_TOKEN_MAX_AGE
 from app.services.users import has_control_chars
+from app.settings import get_settings
 from app.web.responses import see_other
 
 bp = Blueprint("auth", __name__)
@@ -78,7 +77,7 @@ def login_submit() -> Response:
             headers={"Retry-After": str(wait)},
         )
     settings = get_settings()
-    with unit_of_work(db.session) as session:
+    with db.transaction() as session:
         result = accounts.authenticate(
             session, email, password, iterations=settings.password_hash_iterations, ip=client_ip()
         )
@@ -106,7 +105,7 @@ def logout() -> Response:
     """Sign out (POST only, so a link or image cannot sign anyone out)."""
     if current_user.is_authenticated:
         user = current_db_user()
-        with unit_of_work(db.session):
+        with db.transaction():
             accounts.record_logout(user, ip=client_ip())
     sign_out()
     flash("You have signed out.", "info")
@@ -134,7 +133,7 @@ def register_submit() -> Response:
         abort(404)
     form = request.form
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             user = accounts.register(
                 session,
                 email=form.get("email", ""),
@@ -227,7 +226,7 @@ def reset_submit(token: str) -> Response:
     settings = get_settings()
     form = request.form
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             user = accounts.reset_password(
                 session,
                 token,

@@ -21,7 +21,6 @@ from app.htmx import htmx, render
 from app.models.item import ITEM_STATUSES
 from app.models.user import User
 from app.policy import policy
-from app.repositories.base import unit_of_work
 from app.repositories.items import ItemRepository
 from app.security import current_actor
 from app.services import items as item_service
@@ -169,7 +168,7 @@ def create() -> Response:
     """Create an item owned by the current user."""
     form = request.form
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             item = item_service.create_item(session, _me(), form, actor=current_actor())
     except ValidationFailed as exc:
         return render(
@@ -248,7 +247,7 @@ def update(item_id: int) -> Response:
     item = item_service.get_item_for_change(db.session, _me(), item_id)
     form = request.form
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             item_service.update_item(session, item, form, actor=current_actor())
     except ValidationFailed as exc:
         if not htmx().request:
@@ -282,7 +281,7 @@ def delete(item_id: int) -> Response:
     """Delete after confirmation; htmx gets the refreshed table for the page the user is on."""
     item = item_service.get_item_for_change(db.session, _me(), item_id)
     name = item.name
-    with unit_of_work(db.session) as session:
+    with db.transaction() as session:
         item_service.delete_item(session, item, actor=current_actor())
     flash(f"“{name}” has been deleted.", "success")
     if not htmx().request:
@@ -305,7 +304,7 @@ def bulk() -> Response:
         flash("Select at least one item first.", "warning")
         return _bulk_response(form)
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             count = item_service.bulk_action(
                 session,
                 _me(),

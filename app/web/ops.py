@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from app import get_settings
 from app.caching import cache_health
 from app.core.health import check_database, check_rabbitmq, check_redis
 from app.extensions import csrf, db
 from app.policy import policy
+from app.settings import get_settings
 
 bp = Blueprint("ops", __name__)
 csrf.exempt(bp)

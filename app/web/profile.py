@@ -6,13 +6,11 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, request, url_for
 
-from app import get_settings
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.htmx import render
 from app.models.user import User
 from app.policy import policy
-from app.repositories.base import unit_of_work
 from app.security import (
     client_ip,
     current_actor,
@@ -22,6 +20,7 @@ from app.security import (
     sign_out,
 )
 from app.services import accounts
+from app.settings import get_settings
 from app.web.responses import see_other
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -73,7 +72,7 @@ def update() -> Response:
     """
     allowed = {k: request.form[k] for k in ("name", "email") if k in request.form}
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             accounts.update_profile(
                 session,
                 _me(),
@@ -96,7 +95,7 @@ def change_password() -> Response:
     form = request.form
     user = _me()
     try:
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             accounts.change_password(
                 session,
                 user,
@@ -118,7 +117,7 @@ def change_password() -> Response:
 def end_sessions() -> Response:
     """Sign out everywhere: every browser, remember-me cookie and API token."""
     user = _me()
-    with unit_of_work(db.session) as session:
+    with db.transaction() as session:
         accounts.end_all_sessions(session, user)
         accounts.record_logout(user, ip=client_ip(), everywhere=True)
     end_server_sessions(user.id)

@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 from flask import request
 from markupsafe import Markup
 
-from app import get_settings
 from app.core.cache import get_cache
-from app.core.database import SAFE_METHODS
+from app.core.sql import SAFE_METHODS
+from app.settings import get_settings
 from app.web.tables import TableView
 
 

@@ -31,7 +31,6 @@ from app.api.openapi import OPERATIONS  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Item, User  # noqa: E402
 from app.policy import declared_policy  # noqa: E402
-from app.repositories.base import unit_of_work  # noqa: E402
 from tests.conftest import create_role_accounts, make_settings  # noqa: E402
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
@@ -67,7 +66,7 @@ def fuzz_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def fuzz_users(fuzz_app: Flask) -> dict[str, int]:
     """One account per role (ids by role), and a few items, most of them owned by `user`."""
-    with fuzz_app.app_context(), unit_of_work(db.session) as session:
+    with fuzz_app.app_context(), db.transaction() as session:
         ids = create_role_accounts(session)
         session.add_all(
             Item(owner_id=ids[owner], name=f"item {n}", price=Decimal(n), status="active")

@@ -6,14 +6,13 @@ import pytest
 from playwright.sync_api import Page
 
 from app.extensions import db
-from app.repositories.base import unit_of_work
 from app.services.users import create_user
 from tests.conftest import FAST_ITERATIONS, PASSWORD, LiveServer
 
 
 @pytest.fixture
 def live_accounts(live_server: LiveServer) -> LiveServer:
-    with live_server.app.app_context(), unit_of_work(db.session) as session:
+    with live_server.app.app_context(), db.transaction() as session:
         for role in ("admin", "user", "guest"):
             create_user(
                 session,

@@ -12,7 +12,6 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.extensions import db
 from app.models import Item, User
-from app.repositories.base import unit_of_work
 from tests.browser.conftest import sign_in
 from tests.conftest import LiveServer
 
@@ -24,7 +23,7 @@ STATUSES = ("active", "draft", "archived")
 @pytest.fixture
 def catalog(live_accounts: LiveServer) -> LiveServer:
     """60 items owned by user@example.com with distinct names and prices."""
-    with live_accounts.app.app_context(), unit_of_work(db.session) as session:
+    with live_accounts.app.app_context(), db.transaction() as session:
         owner = session.query(User).filter_by(email="user@example.com").one()
         session.add_all(
             Item(

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from app.core import database
+from app.core import sql
 from app.extensions import db
 from app.policy import policy
 from app.repositories.base import ListQuery
@@ -97,7 +97,7 @@ def test_a_connection_killed_while_idle_is_replaced_before_use(
     with killer.connect() as conn:
         assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
     killer.dispose()
-    monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0.0)  # it has sat idle long enough
+    monkeypatch.setattr(sql, "IDLE_PING_SECONDS", 0.0)  # it has sat idle long enough
     with real_pg_app.test_request_context("/", method="GET"):
         new_pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
     assert new_pid != pid
@@ -171,7 +171,7 @@ def test_a_slow_page_read_is_cancelled_with_a_clear_503(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A hostile URL cannot hold a database backend: the read pool has a statement timeout."""
-    monkeypatch.setattr(database, "READ_STATEMENT_TIMEOUT_MS", 200)
+    monkeypatch.setattr(sql, "READ_STATEMENT_TIMEOUT_MS", 200)
     app = _build_app(make_settings(tmp_path, database_url=pg_url))
 
     @app.get("/_test-slow")

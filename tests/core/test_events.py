@@ -12,7 +12,6 @@ from sqlalchemy import select
 from app.core.events import Event, EventBus, EventType, FunctionHandler
 from app.extensions import db
 from app.models import AuditLog, User
-from app.repositories.base import unit_of_work
 from app.services.users import Actor, create_user
 
 
@@ -99,9 +98,9 @@ def test_subscribing_the_same_name_replaces() -> None:
 
 def test_audit_handler_writes_rows_in_the_same_transaction(app: Flask) -> None:
     with app.app_context():
-        with unit_of_work(db.session):
+        with db.transaction():
             admin = create_user(db.session, email="boss@example.com", role="admin", iterations=1000)
-        with unit_of_work(db.session):
+        with db.transaction():
             user = create_user(
                 db.session,
                 email="new@example.com",
@@ -120,7 +119,7 @@ def test_audit_handler_writes_rows_in_the_same_transaction(app: Flask) -> None:
         assert (last.subject_type, last.subject_id) == ("user", str(user.id))
         assert last.data == {"email": "new@example.com", "role": "user"}
 
-        with pytest.raises(RuntimeError), unit_of_work(db.session):
+        with pytest.raises(RuntimeError), db.transaction():
             create_user(db.session, email="ghost@example.com", iterations=1000)
             raise RuntimeError("abort")
         assert db.session.scalar(select(User).where(User.email == "ghost@example.com")) is None

@@ -77,14 +77,13 @@ def test_reset_email_arrives_over_smtp(
 ) -> None:
     from app import create_app
     from app.extensions import db
-    from app.repositories.base import unit_of_work
     from app.services.users import create_user
     from tests.conftest import FAST_ITERATIONS, make_settings
 
     url, inbox = smtp_server
     app = create_app(make_settings(tmp_path, database_url=sqlite_url, smtp_url=url))
     app.config["WTF_CSRF_ENABLED"] = False
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         create_user(
             session, email="ada@example.com", password="long-enough", iterations=FAST_ITERATIONS
         )

@@ -15,7 +15,6 @@ from app.repositories.base import (
     ListQuery,
     QueryError,
     UnknownSortError,
-    unit_of_work,
 )
 from app.repositories.items import ItemRepository
 from app.repositories.users import UserRepository
@@ -40,17 +39,17 @@ def _items(owner: User, names_prices: list[tuple[str, str]]) -> list[Item]:
 def test_crud_round_trip(any_app: Flask) -> None:
     with any_app.app_context():
         repo = ItemRepository(db.session)
-        with unit_of_work(db.session):
+        with db.transaction():
             owner = _owner()
             item = repo.add(Item(owner_id=owner.id, name="Lamp", price=Decimal("12.50")))
         assert item.id is not None
         fetched = repo.get(item.id)
         assert fetched is not None and fetched.name == "Lamp" and fetched.price == Decimal("12.50")
         assert fetched.created_at.tzinfo is not None
-        with unit_of_work(db.session):
+        with db.transaction():
             repo.update(fetched, {"name": "Desk lamp", "status": "archived"})
         assert repo.get(item.id).name == "Desk lamp"  # type: ignore[union-attr]
-        with unit_of_work(db.session):
+        with db.transaction():
             repo.delete(fetched)
         assert repo.get(item.id) is None
 
@@ -64,7 +63,7 @@ def test_update_refuses_unknown_fields(any_app: Flask) -> None:
 
 def test_unit_of_work_rolls_back_everything_on_error(any_app: Flask) -> None:
     with any_app.app_context():
-        with pytest.raises(RuntimeError), unit_of_work(db.session):
+        with pytest.raises(RuntimeError), db.transaction():
             owner = _owner()
             _items(owner, [("A", "1"), ("B", "2")])
             raise RuntimeError("boom")

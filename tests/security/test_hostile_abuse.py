@@ -23,7 +23,6 @@ from app.core.mail import MemoryMailTransport
 from app.core.throttle import MAX_LOCK_SECONDS, MemoryFailureThrottle, lock_seconds
 from app.extensions import db
 from app.models import AuditLog, User
-from app.repositories.base import unit_of_work
 from app.services.users import create_user
 from tests.conftest import FAST_ITERATIONS, PASSWORD, login, make_settings
 
@@ -73,7 +72,7 @@ def test_unknown_users_cost_the_same_hashing_work_as_wrong_passwords(
     assert work[2] in (0, FAST_ITERATIONS), work  # an empty email may be refused up front
     assert work[3:] == [FAST_ITERATIONS] * 2, work
     # an inactive account burns the same work as an active one
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         user = session.get(User, accounts["guest"])
         assert user is not None
         user.is_active = False
@@ -97,7 +96,7 @@ def test_unknown_and_known_user_logins_take_about_as_long(sqlite_url: str, tmp_p
         )
     )
     app.config["WTF_CSRF_ENABLED"] = False
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         create_user(session, email="known@example.com", password=PASSWORD, iterations=iterations)
     client = app.test_client()
     timings: dict[str, list[float]] = {"known@example.com": [], "nobody@example.com": []}
@@ -123,7 +122,7 @@ def test_forgot_and_lockout_answer_the_same_for_every_kind_of_account(
 ) -> None:
     outbox = MemoryMailTransport()
     app.extensions["mail"] = outbox
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         user = session.get(User, accounts["guest"])
         assert user is not None
         user.is_active = False
@@ -274,7 +273,7 @@ def test_reset_ends_tokens_and_links_die_with_later_changes(
     assert _reset(client, stale).status_code == 400
     client.post("/forgot", data={"email": "user@example.com"})
     fresh = _reset_path(outbox)
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         user = session.get(User, accounts["user"])
         assert user is not None
         user.is_active = False

@@ -16,7 +16,6 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import db
 from app.models import User
-from app.repositories.base import unit_of_work
 from app.services.users import create_user
 from tests.conftest import FAST_ITERATIONS, PASSWORD, login, make_settings
 
@@ -302,21 +301,21 @@ def test_cookies_never_work_on_the_api_nor_tokens_on_pages(
 def test_tokens_follow_deletion_and_demotion_at_once(
     app: Flask, client: FlaskClient, accounts: dict[str, int]
 ) -> None:
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         victim = create_user(
             session, email="gone@example.com", password=PASSWORD, iterations=FAST_ITERATIONS
         )
         victim_id = victim.id
     token = _token(client, "gone@example.com")
     assert client.get("/api/v1/me", headers=_bearer(token)).status_code == 200
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         session.delete(session.get(User, victim_id))
     _assert_problem(client.get("/api/v1/me", headers=_bearer(token)), 401, "/api/v1/me")
     # a demotion to guest applies to live tokens at once
     token = _token(client)
     before = client.patch("/api/v1/me", json={"name": "Before"}, headers=_bearer(token))
     assert before.status_code == 200
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         user = session.get(User, accounts["user"])
         assert user is not None
         user.role = "guest"

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import User
 from app.models.item import Item
-from app.repositories.base import unit_of_work
 from app.services import items as item_service
 from app.services.users import Actor
 from tests.conftest import PASSWORD, login
@@ -64,7 +63,7 @@ def _normalised(response: Any, item_id: int) -> str:
 def test_another_users_items_answer_404_exactly_like_missing_ones(
     app: Flask, client: FlaskClient, accounts: dict[str, int]
 ) -> None:
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         owners = {role: session.get(User, accounts[role]) for role in ("admin", "user")}
         ids = {}
         for role, owner in owners.items():

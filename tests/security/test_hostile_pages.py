@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from app.core.mail import MemoryMailTransport
 from app.extensions import db
 from app.models import AuditLog, User
-from app.repositories.base import unit_of_work
 from app.services.users import create_user
 from tests.conftest import FAST_ITERATIONS, PASSWORD, login
 
@@ -60,7 +59,7 @@ def test_hostile_names_are_escaped_everywhere_they_are_shown(
     app: Flask, client: FlaskClient, accounts: dict[str, int]
 ) -> None:
     hostile = f"{XSS}{ATTR_BREAK}"
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         create_user(
             session,
             email="o'hara&co@example.com",  # ' and & are legal in the local part

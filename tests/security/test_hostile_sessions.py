@@ -22,7 +22,6 @@ from sqlalchemy import select
 from app import create_app
 from app.extensions import db
 from app.models import User
-from app.repositories.base import unit_of_work
 from app.services.users import create_user
 from tests.conftest import PASSWORD, login, make_settings, require
 
@@ -244,7 +243,7 @@ def redis_case(sqlite_url: str, tmp_path: Path) -> Iterator[RedisCase]:
     )
     app.config["WTF_CSRF_ENABLED"] = False
     email = f"user-{tag.hex[:8]}@example.com"
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         create_user(session, email=email, name="U", password=PASSWORD, iterations=1_000)
     store = redis.Redis.from_url(url)
     ip = "10.{}.{}.{}".format(*tag.bytes[:3])
@@ -344,7 +343,7 @@ def test_redis_identity_cache_never_outlives_a_revocation_on_another_instance(
     other = create_app(make_settings(tmp_path / "b", **_shared(settings)))
     other.config["WTF_CSRF_ENABLED"] = False
     try:
-        with redis_case.app.app_context(), unit_of_work(db.session) as session:
+        with redis_case.app.app_context(), db.transaction() as session:
             create_user(
                 session,
                 email=f"admin-{redis_case.email}",

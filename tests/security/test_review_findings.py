@@ -21,7 +21,6 @@ from app import create_app
 from app.core.mail import MemoryMailTransport
 from app.extensions import db
 from app.models import User
-from app.repositories.base import unit_of_work
 from app.utils.crypto import SEED_ITERATIONS, hash_password
 from tests.conftest import PASSWORD, login, make_settings, require
 
@@ -76,7 +75,7 @@ def test_remembered_session_is_dead_after_sign_out(sqlite_url: str, tmp_path: Pa
         make_settings(tmp_path, database_url=sqlite_url, redis_url=url, redis_key_prefix=prefix)
     )
     app.config["WTF_CSRF_ENABLED"] = False
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         session.add(
             User(
                 email="keep@example.com",
@@ -226,7 +225,7 @@ def test_legacy_hashes_cost_as_much_as_unknown_emails_on_failure(
         return hashlib.sha256(f"{password}{salt}".encode()).hexdigest()
 
     monkeypatch.setattr(crypto, "_derive", cheap)
-    with app.app_context(), unit_of_work(db.session) as session:
+    with app.app_context(), db.transaction() as session:
         session.add(
             User(
                 email="legacy@example.com",

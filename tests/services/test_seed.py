@@ -7,7 +7,6 @@ from flask import Flask
 from sqlalchemy import inspect
 
 from app.extensions import db
-from app.repositories.base import unit_of_work
 from app.repositories.items import ItemRepository
 from app.services import seed
 
@@ -30,7 +29,7 @@ def test_bulk_load_rebuilds_indexes_and_foreign_key(
     monkeypatch.setattr(seed, "_REBUILD_INDEXES_FROM", 10)
     with pg_app.app_context():
         before = {ix["name"] for ix in inspect(db.session.connection()).get_indexes("item")}
-        with unit_of_work(db.session) as session:
+        with db.transaction() as session:
             report = seed.seed_demo(session, users=0, items=50, iterations=1000)
         assert report.items_created == 50 and ItemRepository(db.session).count_all() == 50
         inspector = inspect(db.session.connection())

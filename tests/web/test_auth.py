@@ -157,13 +157,12 @@ def test_login_and_logout_are_audited(
 
 def test_old_hash_is_upgraded_at_next_login(sqlite_url: str, tmp_path: Path) -> None:
     from app import create_app
-    from app.repositories.base import unit_of_work
 
     app = create_app(
         make_settings(tmp_path, database_url=sqlite_url, password_hash_iterations=150_000)
     )
     app.config["WTF_CSRF_ENABLED"] = False
-    with app.app_context(), unit_of_work(db.session):
+    with app.app_context(), db.transaction():
         db.session.add(
             User(
                 email="old@example.com",

@@ -1,0 +1,112 @@
+"""SQLAlchemy plumbing that needs no Flask: engines tuned per backend, and the unit of work.
+
+Pooled connections are pinged only after they have sat idle (IDLE_PING_SECONDS),
+not on every checkout: under load that ping would be one more round trip per
+request. Services that own their transactions (an import committing batch by
+batch) use `transaction(session)`; views and jobs use `db.transaction()`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDLE_PING_SECONDS = 5.0
+READ_STATEMENT_TIMEOUT_MS = 10_000  # no page read may hold a database backend longer
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """Commit the block's changes together, or roll all of them back if it raises."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def build_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    pool_timeout: int = 10,
+    echo: bool = False,
+    read_only: bool = False,
+    statement_timeout_ms: int | None = None,
+) -> Engine:
+    """Create an engine with settings that suit the backend (pooling, SQLite pragmas).
+
+    `read_only` (PostgreSQL) gives autocommit connections that refuse writes and
+    cancel any statement running longer than `statement_timeout_ms`, so a hostile
+    URL (a page a million rows deep, a search matching everything) cannot tie up
+    the database.
+    """
+    if url.startswith("sqlite"):
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}, "echo": echo}
+        if in_memory:
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    extra: dict[str, Any] = {}
+    if read_only:
+        extra = {
+            "isolation_level": "AUTOCOMMIT",
+            "connect_args": {
+                "options": "-c default_transaction_read_only=on"
+                f" -c statement_timeout={int(statement_timeout_ms or READ_STATEMENT_TIMEOUT_MS)}"
+            },
+        }
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_recycle=1800,
+        echo=echo,
+        **extra,
+    )
+    event.listen(engine, "connect", _note_checkin)  # a fresh connection needs no ping
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle(engine))
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    """A checkout hook that pings connections idle for a while (a server restart, a
+    dropped socket) and makes the pool replace a dead one before anyone uses it."""
+
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle = time.monotonic() - record.info.get("checked_in_at", 0.0)
+        if idle < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(str(error)) from error
+
+    return on_checkout
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Enforce foreign keys and let readers run beside a writer (WAL)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
