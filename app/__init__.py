@@ -8,8 +8,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import caching, cli, edge, events, templating, web
 from app.api import register_api
 from app.core import logging as app_logging
-from app.core.metrics import init_metrics
 from app.core.middleware import register_middleware
+from app.core.prometheus import init_metrics
 from app.core.redis_conn import init_redis
 from app.extensions import csrf, db
 from app.json import SafeJSONProvider
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     caching.init_caching(app, settings)
     if settings.metrics_enabled:
         init_metrics(app, token=settings.metrics_token)
-    events.register_event_handlers(app)
+    events.register_event_handlers()
     templating.register_template_helpers(app)
     edge.register_error_handlers(app)
     register_api(app)

@@ -1,13 +1,14 @@
-"""Subscribe the app's event handlers and middleware to the process-wide EventBus."""
+"""Subscribe the app's event handlers and middleware to the process-wide EventBus.
+
+The subscribers of each event type are listed in the catalogue in app/core/events.py.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
-
 from app.core.events import Event, EventBus
 from app.core.metrics import EVENTS_PUBLISHED
-from app.extensions import db
 from app.services.audit import AuditHandler
+from app.services.invalidation import CacheInvalidationHandler, watch_commits
 
 
 def count_event(event: Event) -> Event:
@@ -16,10 +17,11 @@ def count_event(event: Event) -> Event:
     return event
 
 
-def register_event_handlers(app: Flask) -> None:
-    """Handlers find the current app's session at call time, so one set serves every app."""
+def register_event_handlers() -> None:
+    """Subscribe once per process; handlers get the publisher's session with each event."""
     bus = EventBus.get_instance()
-    bus.subscribe(AuditHandler(session=lambda: db.session))
+    bus.subscribe(AuditHandler())
+    bus.subscribe(CacheInvalidationHandler())
     if count_event not in bus.middleware:
         bus.add_middleware(count_event)
-    app.extensions["event_bus"] = bus
+    watch_commits()

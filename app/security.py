@@ -15,18 +15,18 @@ from flask_limiter.util import get_remote_address
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
+from app.core.events import Actor
 from app.core.redis_conn import get_redis
 from app.core.sessions import RedisSessionInterface, rotate_session
 from app.core.sql import SAFE_METHODS
 from app.core.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
 from app.core.token_store import MemoryTokenStore, RedisTokenStore, TokenStore
 from app.edge import is_api_request
-from app.errors import Unauthorized
+from app.errors import NotFound, Unauthorized
 from app.extensions import db
 from app.models.user import User
-from app.repositories.users import UserRepository
+from app.services import users as user_service
 from app.services.identity import identity
-from app.services.users import Actor
 from app.settings import Settings
 
 SIGNED_CSRF_KEY = "_csrf_signed"
@@ -57,10 +57,10 @@ def load_user(session_id: str) -> User | None:
 
 def current_db_user() -> User:
     """The signed-in user as a row of this request's session, for code that changes it."""
-    user = UserRepository(db.session).get(int(current_user.id))
-    if user is None:
-        raise Unauthorized()
-    return user
+    try:
+        return user_service.get_user(db.session, int(current_user.id))
+    except NotFound:
+        raise Unauthorized() from None
 
 
 def init_security(app: Flask, settings: Settings) -> None:
@@ -196,7 +196,3 @@ def account_ip_key() -> str:
     data = request.get_json(silent=True) if request.is_json else None
     raw = request.form.get("email") or (data.get("email") if isinstance(data, dict) else "") or ""
     return f"account:{str(raw).strip().lower()[:254]}|{client_ip()}"
-
-
-def throttle_key(email: str) -> str:
-    return f"{email.strip().lower()[:254]}|{client_ip()}"

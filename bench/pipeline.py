@@ -89,11 +89,10 @@ def run_loop(session: Any, source: Any, write_reject: Callable[[Any], None]) -> 
 
 def _loop_batch(session: Any, batch: list[Any], write_reject: Callable[[Any], None]) -> int:
     """One IN query, then add_all + one event per user, committed together."""
-    from app.core.events import EventBus
+    from app.core.events import SYSTEM
     from app.core.sql import transaction
     from app.repositories.users import UserRepository
-    from app.services.user_import import ALREADY_REGISTERED, RejectedRow, created_event
-    from app.services.users import SYSTEM
+    from app.services.user_import import ALREADY_REGISTERED, RejectedRow, announce_created
 
     repo = UserRepository(session)
     taken = repo.existing_emails([c.email for c in batch])
@@ -105,10 +104,9 @@ def _loop_batch(session: Any, batch: list[Any], write_reject: Callable[[Any], No
             )
     if not fresh:
         return 0
-    bus = EventBus.get_instance()
     with transaction(session):
         for user in repo.add_all([c.to_user() for c in fresh]):
-            bus.publish_sync(created_event(user, SYSTEM))
+            announce_created(session, user, SYSTEM)
     return len(fresh)
 
 

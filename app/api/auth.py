@@ -18,10 +18,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from app.api.schemas import LoginRequest, TokenOut, UserOut, validate_body
-from app.core.metrics import LOGINS
 from app.core.token_store import TokenStore
 from app.edge import is_api_request
-from app.errors import RateLimited, Unauthorized
+from app.errors import Unauthorized
 from app.extensions import db
 from app.models.user import User
 from app.policy import declared_policy, policy
@@ -30,7 +29,6 @@ from app.security import (
     current_db_user,
     limiter,
     login_throttle,
-    throttle_key,
     token_store,
 )
 from app.services import accounts
@@ -153,33 +151,20 @@ def load_api_user() -> None:
 def login() -> Response:
     """Exchange email and password for a bearer token."""
     body = validate_body(LoginRequest)
-    key = throttle_key(body.email)
-    wait = login_throttle().retry_after(key)
-    if wait:
-        raise RateLimited(
-            f"Too many failed attempts. Try again in {wait} seconds.",
-            headers={"Retry-After": str(wait)},
-        )
-    settings = get_settings()
     with db.transaction() as session:
-        result = accounts.authenticate(
+        user = accounts.sign_in_attempt(
             session,
             body.email,
             body.password,
-            iterations=settings.password_hash_iterations,
+            throttle=login_throttle(),
+            iterations=get_settings().password_hash_iterations,
             ip=client_ip(),
         )
-    if result.user is None:
-        login_throttle().record_failure(key)
-        LOGINS.labels(outcome="failure").inc()
+    if user is None:
         raise Unauthorized("The email or password is incorrect, or the account is inactive.")
-    login_throttle().reset(key)
-    LOGINS.labels(outcome="success").inc()
-    token = auth_service().issue(result.user)
+    token = auth_service().issue(user)
     out = TokenOut(
-        access_token=token.value,
-        expires_at=token.expires_at,
-        user=UserOut.model_validate(result.user),
+        access_token=token.value, expires_at=token.expires_at, user=UserOut.model_validate(user)
     )
     return jsonify(out.model_dump(mode="json"))
 
@@ -191,6 +176,6 @@ def logout() -> Response:
     token = bearer_token()
     if token:
         auth_service().revoke(token)
-    with db.transaction():
-        accounts.record_logout(current_db_user(), ip=client_ip())
+    with db.transaction() as session:
+        accounts.record_logout(session, current_db_user(), ip=client_ip())
     return Response(status=204)

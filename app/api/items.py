@@ -9,39 +9,24 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, url_for
 
 from app.api.schemas import (
-    INT32_MAX,
-    ItemCreate,
     ItemListParams,
     ItemOut,
     ItemPage,
-    ItemPatch,
     json_response,
     validate_body,
     validate_query,
 )
-from app.errors import NotFound
+from app.core.listing import Page
 from app.extensions import db
 from app.models.item import Item
 from app.policy import policy
-from app.repositories.base import ListQuery, Page
 from app.security import current_actor, current_db_user
 from app.services import items as item_service
-from app.services.item_counts import count_items
+from app.services.items import ItemCreate, ItemPatch
 
 bp = Blueprint("api_items", __name__, url_prefix="/items")
 
 ITEM_URL = "/<int:item_id>"
-
-
-def known_id(item_id: int) -> int:
-    """Refuse ids no row can have (0, beyond INTEGER) with the same 404 as a missing one.
-
-    Checked here, not with int(min=, max=) in the route: werkzeug answers a
-    converter miss with 405 when the path matches another method's rule.
-    """
-    if not 1 <= item_id <= INT32_MAX:
-        raise NotFound("No such item.")
-    return item_id
 
 
 def item_page(page: Page[Item]) -> ItemPage:
@@ -55,32 +40,19 @@ def item_page(page: Page[Item]) -> ItemPage:
     )
 
 
-def list_query(params: ItemListParams) -> ListQuery:
-    """The repository query for validated list parameters."""
-    return ListQuery(
-        sort=params.sort,
-        direction=params.direction,
-        page=params.page,
-        per_page=params.per_page,
-        q=params.q,
-        filters={"status": params.status} if params.status else {},
-    )
-
-
 @bp.get("")
 @policy("read")
 def list_items() -> Response:
     """One page of items; bad sort, dir, page or per_page answer 400 before any SQL."""
-    query = list_query(validate_query(ItemListParams, request.args))
-    total = count_items(db.session, query)
-    return json_response(item_page(item_service.list_items(db.session, query, total=total)))
+    query = validate_query(ItemListParams, request.args).list_query()
+    return json_response(item_page(item_service.list_items(db.session, query)))
 
 
 @bp.post("")
 @policy("write")
 def create_item() -> Response:
     """Create an item owned by the caller; 201 with its Location."""
-    fields = validate_body(ItemCreate).model_dump()
+    fields = validate_body(ItemCreate)
     with db.transaction() as session:
         item = item_service.create_item(session, current_db_user(), fields, actor=current_actor())
     response = json_response(ItemOut.model_validate(item), status=201)
@@ -92,21 +64,17 @@ def create_item() -> Response:
 @policy("read")
 def get_item(item_id: int) -> Response:
     """Any item, for reading."""
-    return json_response(
-        ItemOut.model_validate(item_service.get_item(db.session, known_id(item_id)))
-    )
+    return json_response(ItemOut.model_validate(item_service.get_item(db.session, item_id)))
 
 
 @bp.patch(ITEM_URL)
 @policy("write")
 def update_item(item_id: int) -> Response:
     """Change some fields of an item the caller owns (admins: any item)."""
-    body = validate_body(ItemPatch)
+    changes = validate_body(ItemPatch)
     with db.transaction() as session:
-        item = item_service.get_item_for_change(session, current_db_user(), known_id(item_id))
-        item_service.update_item(
-            session, item, body.model_dump(exclude_unset=True), actor=current_actor()
-        )
+        item = item_service.get_item_for_change(session, current_db_user(), item_id)
+        item_service.update_item(session, item, changes, actor=current_actor())
     return json_response(ItemOut.model_validate(item))
 
 
@@ -115,6 +83,6 @@ def update_item(item_id: int) -> Response:
 def delete_item(item_id: int) -> Response:
     """Delete an item the caller owns (admins: any item); 204."""
     with db.transaction() as session:
-        item = item_service.get_item_for_change(session, current_db_user(), known_id(item_id))
+        item = item_service.get_item_for_change(session, current_db_user(), item_id)
         item_service.delete_item(session, item, actor=current_actor())
     return Response(status=204)

@@ -18,12 +18,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from app.api.schemas import (
-    INT32_MAX,
-    ItemCreate,
     ItemListParams,
     ItemOut,
     ItemPage,
-    ItemPatch,
     LoginRequest,
     Problem,
     ProfilePatch,
@@ -32,7 +29,9 @@ from app.api.schemas import (
     UserOut,
     UserPage,
 )
+from app.models.base import MAX_ID
 from app.policy import Policy, declared_policy, policy
+from app.services.items import ItemCreate, ItemPatch
 
 PREFIX = "/api/v1"
 REF = "#/components/schemas/{model}"
@@ -45,7 +44,7 @@ ERROR_TEXT = {
     422: "The request body is not valid (problem JSON lists each field).",
     429: "Too many attempts; see Retry-After.",
 }
-PATH_PARAMS = {"item_id": {"type": "integer", "minimum": 1, "maximum": INT32_MAX}}
+PATH_PARAMS = {"item_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
 
 Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]  # (model, mode) -> {"$ref": ...}
 

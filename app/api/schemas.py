@@ -10,87 +10,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from flask import Response, jsonify, request
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    WithJsonSchema,
-    field_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from app.core.listing import (
+    DEFAULT_PER_PAGE,
+    MAX_PER_PAGE,
+    MAX_SEARCH_LENGTH,
+    Direction,
+    Listing,
+    ListQuery,
+)
 from app.errors import BadRequest, ValidationFailed
-from app.models.item import ItemStatus
-from app.models.user import Role
-from app.repositories.base import DEFAULT_PER_PAGE, MAX_PER_PAGE
-from app.services.items import MAX_PRICE
+from app.models.item import ITEM_LISTING, ItemStatus
+from app.models.user import MAX_EMAIL, MAX_NAME, USER_LISTING, Role
+from app.services.users import MAX_PASSWORD_LENGTH
+from app.services.validation import (
+    PatchModel,
+    StrictModel,
+    Text,
+    field_errors,
+    optional_not_null,
+    validate,
+)
 
 MAX_OFFSET_PAGE = 10_000  # OFFSET paging: deeper than 1M rows, narrow the search instead
-MAX_QUERY_LENGTH = 100  # the HTML table's search box limit
-INT32_MAX = 2**31 - 1  # ids are INTEGER columns
 PRICE_PATTERN = r"^\d{1,10}\.\d{2}$"
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def _printable(value: str) -> str:
-    """Refuse NUL and other control characters: PostgreSQL text cannot hold NUL."""
-    if any((ord(c) < 32 and c not in "\t\n\r") or 0xD800 <= ord(c) <= 0xDFFF for c in value):
-        raise PydanticCustomError("control_characters", "Remove control characters.")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_printable)]
-Price = Annotated[
-    Decimal,
-    Field(ge=0, le=MAX_PRICE, decimal_places=2, max_digits=12),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},
-                {"type": "string", "pattern": r"^\d{1,10}(\.\d{1,2})?$"},
-            ],
-            "description": "A decimal with at most two places, as a number or a string.",
-            "examples": ["12.50"],
-        },
-        mode="validation",
-    ),
-]
-
-
-def _optional_not_null(schema: dict[str, Any]) -> None:
-    """Document `X | None = None` fields as an optional X: None means left out, never JSON null."""
-    for name, prop in schema.get("properties", {}).items():
-        options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
-        if "anyOf" in prop and len(options) == 1:
-            merged = {k: v for k, v in prop.items() if k != "anyOf"}
-            schema["properties"][name] = prop = {**options[0], **merged}
-        if prop.get("default", 0) is None:
-            del prop["default"]
-
-
-class StrictModel(BaseModel):
-    """Unknown fields are errors (mass-assignment protection), not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class PatchModel(StrictModel):
-    """Every field optional, but an explicit null is refused (omit the field instead)."""
-
-    model_config = ConfigDict(json_schema_extra=_optional_not_null)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise PydanticCustomError("null", "This field may not be null; leave it out instead.")
-        return value
 
 
 # --- problems ---------------------------------------------------------------------------
@@ -99,7 +48,7 @@ class PatchModel(StrictModel):
 class Problem(BaseModel):
     """RFC 9457 problem details; `errors` maps a field or parameter to its message."""
 
-    model_config = ConfigDict(json_schema_extra=_optional_not_null)
+    model_config = ConfigDict(json_schema_extra=optional_not_null)
 
     type: str = "about:blank"
     title: str
@@ -114,8 +63,10 @@ class Problem(BaseModel):
 
 
 class LoginRequest(StrictModel):
-    email: Text = Field(min_length=1, max_length=254)
-    password: Text = Field(min_length=1, max_length=256)
+    email: Annotated[str, Text(MAX_EMAIL, required="Enter your email.")]
+    password: Annotated[
+        str, Text(MAX_PASSWORD_LENGTH, required="Enter your password.", multiline=True, strip=False)
+    ]
 
 
 class UserOut(BaseModel):
@@ -140,8 +91,8 @@ class TokenOut(BaseModel):
 class ProfilePatch(PatchModel):
     """What a user may change about themselves; role, is_active and id are refused."""
 
-    name: Text | None = Field(default=None, min_length=1, max_length=120)
-    email: Text | None = Field(default=None, min_length=3, max_length=254)
+    name: Annotated[str, Text(MAX_NAME, required="Enter your name.")] | None = None
+    email: Annotated[str, Text(MAX_EMAIL, required="Enter your email.")] | None = None
     current_password: str | None = Field(
         default=None,
         max_length=1024,
@@ -150,28 +101,55 @@ class ProfilePatch(PatchModel):
 
 
 class ListParams(BaseModel):
-    """Paging and search shared by every list; unknown query parameters are ignored."""
+    """Paging and search shared by every list; unknown query parameters are ignored.
 
-    model_config = ConfigDict(json_schema_extra=_optional_not_null)
+    Each list's own model (`list_params`) adds its sort keys, default order and
+    filters from the list's `Listing`, the declaration its table and repository read.
+    """
 
-    direction: Literal["asc", "desc"] = Field("desc", alias="dir")
+    model_config = ConfigDict(json_schema_extra=optional_not_null)
+    filter_names: ClassVar[tuple[str, ...]] = ()
+
+    sort: str
+    direction: Direction = Field(alias="dir")
     page: int = Field(1, ge=1, le=MAX_OFFSET_PAGE)
     per_page: int = Field(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
-    q: Text = Field("", max_length=MAX_QUERY_LENGTH, description="Case-insensitive substring.")
+    q: Annotated[str, Text(MAX_SEARCH_LENGTH)] = Field(
+        "", description="Case-insensitive substring."
+    )
 
-    @field_validator("q", mode="before")
-    @classmethod
-    def _strip(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
+    def list_query(self) -> ListQuery:
+        """The repository query for these parameters (filters only when given)."""
+        filters = {name: getattr(self, name) for name in self.filter_names}
+        return ListQuery(
+            sort=self.sort,
+            direction=self.direction,
+            page=self.page,
+            per_page=self.per_page,
+            q=self.q,
+            filters={name: value for name, value in filters.items() if value is not None},
+        )
 
 
-class UserListParams(ListParams):
-    """GET /users: sort by an allowlisted column, search email and name, filter by role."""
+def list_params(name: str, listing: Listing, doc: str) -> type[ListParams]:
+    """The query model of one list, read from its Listing."""
+    fields: dict[str, Any] = {
+        "sort": (Literal[tuple(listing.sortable)], listing.default_sort),
+        "direction": (Direction, Field(listing.default_direction, alias="dir")),
+    }
+    for key, values in listing.filters.items():
+        kind = bool if set(values) == {True, False} else Literal[values]
+        fields[key] = (kind | None, None)
+    model = create_model(name, __base__=ListParams, __doc__=doc, **fields)
+    model.filter_names = tuple(listing.filters)
+    return model
 
-    sort: Literal["id", "email", "name", "role", "created_at"] = "email"
-    direction: Literal["asc", "desc"] = Field("asc", alias="dir")
-    role: Role | None = None
-    is_active: bool | None = None
+
+UserListParams = list_params(
+    "UserListParams",
+    USER_LISTING,
+    "GET /users: sort by an allowlisted column, search email and name, filter by role.",
+)
 
 
 class UserPage(BaseModel):
@@ -205,29 +183,11 @@ class ItemOut(BaseModel):
         return f"{Decimal(value):.2f}" if isinstance(value, Decimal | int | float) else value
 
 
-class ItemCreate(StrictModel):
-    """A new item; the owner is whoever creates it. id, owner_id and timestamps are refused."""
-
-    name: Text = Field(min_length=1, max_length=200)
-    description: Text = Field("", max_length=5000)
-    status: ItemStatus = "draft"
-    price: Price
-
-
-class ItemPatch(PatchModel):
-    """Change some fields of an item; leave out what stays the same."""
-
-    name: Text | None = Field(None, min_length=1, max_length=200)
-    description: Text | None = Field(None, max_length=5000)
-    status: ItemStatus | None = None
-    price: Price | None = None
-
-
-class ItemListParams(ListParams):
-    """GET /items: the HTML table's sort allowlist and search (by name), filter by status."""
-
-    sort: Literal["id", "name", "price", "status", "created_at", "updated_at"] = "created_at"
-    status: ItemStatus | None = None
+ItemListParams = list_params(
+    "ItemListParams",
+    ITEM_LISTING,
+    "GET /items: the HTML table's sort allowlist and search (by name), filter by status.",
+)
 
 
 class ItemPage(BaseModel):
@@ -239,18 +199,6 @@ class ItemPage(BaseModel):
 
 
 # --- validating requests ----------------------------------------------------------------
-
-
-def field_errors(exc: ValidationError) -> dict[str, str]:
-    """Map pydantic errors to {"field.path": "message"}."""
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        path = ".".join(str(p) for p in error["loc"]) or "body"
-        message = (
-            "This field may not be set." if error["type"] == "extra_forbidden" else error["msg"]
-        )
-        errors.setdefault(path, message)
-    return errors
 
 
 def validate_query(model: type[M], args: Mapping[str, str]) -> M:
@@ -272,10 +220,7 @@ def validate_body(model: type[M]) -> M:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ValidationFailed("Send a JSON object.", fields={"body": "Send a JSON object."})
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed("The request body is not valid.", fields=field_errors(exc)) from None
+    return validate(model, data, message="The request body is not valid.")
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response:

@@ -7,30 +7,17 @@ from flask import Blueprint, Response, request
 from app.api.schemas import UserListParams, UserOut, UserPage, json_response, validate_query
 from app.extensions import db
 from app.policy import policy
-from app.repositories.base import ListQuery
-from app.repositories.users import UserRepository
+from app.services import users as user_service
 
 bp = Blueprint("api_users", __name__, url_prefix="/users")
-
-
-def list_query(params: UserListParams) -> ListQuery:
-    """The repository query for validated list parameters (filters only when given)."""
-    filters = {"role": params.role, "is_active": params.is_active}
-    return ListQuery(
-        sort=params.sort,
-        direction=params.direction,
-        page=params.page,
-        per_page=params.per_page,
-        q=params.q,
-        filters={name: value for name, value in filters.items() if value is not None},
-    )
 
 
 @bp.get("")
 @policy("admin")
 def list_users() -> Response:
     """One page of accounts (admins only)."""
-    page = UserRepository(db.session).list(list_query(validate_query(UserListParams, request.args)))
+    query = validate_query(UserListParams, request.args).list_query()
+    page = user_service.list_users(db.session, query)
     return json_response(
         UserPage(
             items=[UserOut.model_validate(user) for user in page.items],

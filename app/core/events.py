@@ -1,8 +1,29 @@
 """EventBus: in-process publish/subscribe that decouples a change from its side effects.
 
-Services publish events; handlers turn them into audit rows, cache invalidations
-and (later) jobs. A failing handler is logged and never breaks the publisher or
-the other handlers: the change that caused the event has already happened.
+Services announce a change with `publish(session, kind, subject=..., actor=..., **payload)`
+inside the transaction that makes it; handlers receive the event and that same
+session, so what they write (an audit row; later an outbox row) commits or rolls
+back with the change. A failing handler is logged and never breaks the publisher
+or the other handlers.
+
+Catalogue: type (subject): payload -> subscribers. Every event is counted by type
+(`count_event`) and written to the audit log; the cache tags it drops follow.
+
+- user.created (user): email, role, [source="import"] -> cache: users, user:<id>, user-names
+- user.updated (user): fields (names changed), [role, is_active], [via="reset"]
+  -> cache: users, user:<id>, and user-names when name or email changed
+- user.deleted (user): email -> cache: users, user:<id>, user-names, items (theirs went too)
+- user.login (user): - -> cache: users, user:<id>
+- user.logout (user): [everywhere] -> cache: users, user:<id>
+- user.login_failed (user, or none for an unknown email): reason, [actor_email]
+- item.created (item): name -> cache: items
+- item.updated (item): fields; bulk (no id): bulk, action, count, ids or q and filters
+  -> cache: items
+- item.deleted (item): name; bulk as above -> cache: items
+
+The seed's CACHE_INVALIDATED, ERROR_OCCURRED and AUDIT_LOG are not events here:
+the cache counts its invalidations in `app_cache_invalidations_total`, errors are
+counted by the request metrics and logged, and every audited event writes its own row.
 """
 
 from __future__ import annotations
@@ -13,16 +34,18 @@ import logging
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
 
 class EventType(StrEnum):
-    """Every event the system publishes, as listed in the seed document."""
+    """Every event the system publishes (see the catalogue above)."""
 
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
@@ -33,9 +56,21 @@ class EventType(StrEnum):
     ITEM_CREATED = "item.created"
     ITEM_UPDATED = "item.updated"
     ITEM_DELETED = "item.deleted"
-    CACHE_INVALIDATED = "cache.invalidated"
-    ERROR_OCCURRED = "error.occurred"
-    AUDIT_LOG = "audit.log"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who is acting, for the audit: a user id and the client IP, both optional."""
+
+    user_id: int | None = None
+    ip: str | None = None
+
+
+SYSTEM = Actor()
+"""The actor of what the app does by itself (seeding, imports from the CLI)."""
+
+Subject = tuple[str, object]
+"""What an event is about: a kind and its id, e.g. ("item", 42); the id may be None."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,16 +88,7 @@ class Event:
 
     def with_payload(self, **extra: Any) -> Event:
         """Return a copy with keys added to the payload (middleware enrich events this way)."""
-        return Event(
-            type=self.type,
-            payload={**self.payload, **extra},
-            actor_id=self.actor_id,
-            ip=self.ip,
-            subject_type=self.subject_type,
-            subject_id=self.subject_id,
-            id=self.id,
-            occurred_at=self.occurred_at,
-        )
+        return replace(self, payload={**self.payload, **extra})
 
 
 @runtime_checkable
@@ -77,7 +103,9 @@ class EventHandler(Protocol):
     name: str
     handles: frozenset[EventType]
 
-    def handle(self, event: Event) -> Awaitable[None] | None: ...
+    def handle(self, event: Event, session: Session | None) -> Awaitable[None] | None:
+        """React to `event`; `session` is the publisher's (None outside a transaction)."""
+        ...
 
 
 # A middleware receives the event and returns it (possibly changed) or None to drop it.
@@ -137,21 +165,21 @@ class EventBus:
         with self._lock:
             return list(self._handlers.values())
 
-    async def publish(self, event: Event) -> None:
+    async def publish(self, event: Event, session: Session | None = None) -> None:
         """Run middleware then every interested handler; awaits async handlers."""
         prepared = self._prepare(event)
         if prepared is None:
             return
         for handler in self._interested(prepared):
             try:
-                result = handler.handle(prepared)
+                result = handler.handle(prepared, session)
                 if inspect.isawaitable(result):
                     await result
             except Exception:  # a handler must never break the publisher
                 log.exception("event handler %s failed on %s", handler.name, prepared.type)
 
-    def publish_sync(self, event: Event) -> None:
-        """Publish from synchronous code (Flask views, CLI, jobs).
+    def publish_sync(self, event: Event, session: Session | None = None) -> None:
+        """Publish from synchronous code (services, CLI, jobs).
 
         Sync handlers run inline; async handlers run to completion on a private
         event loop, so the caller sees every side effect done when this returns.
@@ -161,7 +189,7 @@ class EventBus:
             return
         for handler in self._interested(prepared):
             try:
-                result = handler.handle(prepared)
+                result = handler.handle(prepared, session)
                 if inspect.isawaitable(result):
                     _run_coroutine(result)
             except Exception:  # a handler must never break the publisher
@@ -214,13 +242,35 @@ def _run_coroutine(awaitable: Awaitable[None]) -> None:
         raise errors[0]
 
 
+def publish(
+    session: Session | None,
+    kind: EventType,
+    *,
+    subject: Subject | None = None,
+    actor: Actor = SYSTEM,
+    **payload: Any,
+) -> Event:
+    """Announce a change inside the transaction that makes it; the one way services publish."""
+    subject_type, subject_id = subject if subject is not None else (None, None)
+    event = Event(
+        type=kind,
+        payload=payload,
+        actor_id=actor.user_id,
+        ip=actor.ip,
+        subject_type=subject_type,
+        subject_id=None if subject_id is None else str(subject_id),
+    )
+    EventBus.get_instance().publish_sync(event, session)
+    return event
+
+
 @dataclass
 class FunctionHandler:
-    """Adapter that makes a plain function an `EventHandler`."""
+    """Adapter that makes a plain function of the event an `EventHandler`."""
 
     name: str
     handles: frozenset[EventType]
     func: Callable[[Event], Awaitable[None] | None]
 
-    def handle(self, event: Event) -> Awaitable[None] | None:
+    def handle(self, event: Event, session: Session | None = None) -> Awaitable[None] | None:
         return self.func(event)

@@ -1,66 +1,13 @@
-"""Prometheus metrics: per-endpoint request metrics plus the app's own counters.
+"""The app's own Prometheus counters (request metrics are app/core/prometheus.py's).
 
-Under gunicorn (PROMETHEUS_MULTIPROC_DIR set) every worker writes its samples
-to that directory and /metrics aggregates them, so a scrape sees all workers.
+Plain prometheus_client objects, no Flask: services, jobs and the CLI count too.
 """
 
 from __future__ import annotations
 
-import hmac
-import os
-from collections.abc import Iterable
-
-from flask import Flask, Response, request
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
-from prometheus_client.metrics_core import Metric
-from prometheus_flask_exporter import PrometheusMetrics
-from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+from prometheus_client import Counter
 
 EVENTS_PUBLISHED = Counter(
     "app_events_published_total", "Events published on the EventBus", ["type"]
 )
 LOGINS = Counter("app_logins_total", "Sign-in attempts by outcome", ["outcome"])
-
-
-class _ProcessRegistry:
-    """Exposes the process-wide default registry inside a per-app registry."""
-
-    def collect(self) -> Iterable[Metric]:
-        return REGISTRY.collect()
-
-
-def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
-    """Attach request metrics and the /metrics endpoint to this app.
-
-    With `token`, a scrape must send `Authorization: Bearer <token>` (for a
-    /metrics reachable from outside); without, the endpoint is open, as it is
-    when only the monitoring network can reach it.
-    """
-    options = {"group_by": "endpoint", "defaults_prefix": "flask", "excluded_paths": ["^/static/"]}
-    metrics: PrometheusMetrics
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        metrics = GunicornInternalPrometheusMetrics(app, path="/metrics", **options)
-    else:
-        # A registry per app keeps several apps in one process (tests) from colliding.
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_ProcessRegistry())
-        metrics = PrometheusMetrics(app, path="/metrics", registry=registry, **options)
-    app.extensions["metrics"] = metrics
-    if token:
-        expected = f"Bearer {token}".encode()
-
-        @app.before_request
-        def _metrics_need_the_token() -> Response | None:
-            if request.endpoint != "prometheus_metrics":
-                return None
-            supplied = request.headers.get("Authorization", "").encode()
-            if hmac.compare_digest(supplied, expected):
-                return None
-            return Response(
-                "A bearer token is required.\n",
-                401,
-                {"WWW-Authenticate": 'Bearer realm="metrics"', "Cache-Control": "no-store"},
-                mimetype="text/plain",
-            )
-
-    return metrics

@@ -8,7 +8,17 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.events import EventType
+from app.core.listing import Listing
 from app.models.base import Base, UTCDateTime, utcnow
+
+AUDIT_LISTING = Listing(
+    sortable={"id": int, "created_at": datetime, "event_type": str},
+    default_sort="created_at",
+    default_direction="desc",
+    filters={"event_type": tuple(t.value for t in EventType)},
+    search=("actor_email", "subject_id"),
+)
 
 
 class AuditLog(Base):

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal, get_args
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.listing import Listing
 from app.models.base import Base, TimestampMixin
 from app.models.user import User
 
 ItemStatus = Literal["draft", "active", "archived"]
 ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
+MAX_NAME = 200
+MAX_DESCRIPTION = 5000
+
+ITEM_LISTING = Listing(
+    sortable={
+        "id": int,
+        "name": str,
+        "price": Decimal,
+        "status": str,
+        "created_at": datetime,
+        "updated_at": datetime,
+    },
+    default_sort="created_at",
+    default_direction="desc",
+    filters={"status": ITEM_STATUSES},
+    search=("name",),  # trigram-indexed on PostgreSQL (migration 0003)
+)
 
 
 class Item(TimestampMixin, Base):
@@ -42,7 +61,7 @@ class Item(TimestampMixin, Base):
     owner_id: Mapped[int] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False
     )
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    name: Mapped[str] = mapped_column(String(MAX_NAME), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2), nullable=False, default=Decimal("0"))

@@ -8,10 +8,20 @@ from typing import Literal, get_args
 from sqlalchemy import Boolean, CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.listing import Listing
 from app.models.base import Base, TimestampMixin, UTCDateTime
 
 Role = Literal["admin", "user", "guest"]
 ROLES: tuple[Role, ...] = get_args(Role)
+MAX_EMAIL = 254
+MAX_NAME = 120
+
+USER_LISTING = Listing(
+    sortable={"id": int, "email": str, "name": str, "role": str, "created_at": datetime},
+    default_sort="email",
+    filters={"role": ROLES, "is_active": (True, False)},
+    search=("email", "name"),
+)
 
 
 class User(TimestampMixin, Base):
@@ -22,9 +32,9 @@ class User(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(
-        String(254), nullable=False, unique=True
+        String(MAX_EMAIL), nullable=False, unique=True
     )  # stored lower-case
-    name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    name: Mapped[str] = mapped_column(String(MAX_NAME), nullable=False, default="")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="user")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

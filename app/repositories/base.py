@@ -9,24 +9,18 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from sqlalchemy import Row, Select, String, bindparam, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from app.core.listing import Direction, Listing, ListQuery, Page, Seek, clamp_page, sort_key
 from app.models.base import Base
-from app.repositories.keyset import Seek, apply_seek, seek_params
+from app.repositories.keyset import apply_seek, seek_params
 
 T = TypeVar("T", bound=Base)
 R = TypeVar("R")
 RowsSelect: TypeAlias = Select[*tuple[Any, ...]]  # a select of any number of columns
-Direction = Literal["asc", "desc"]
-
-PER_PAGE_CHOICES: tuple[int, ...] = (10, 25, 50, 100)
-DEFAULT_PER_PAGE = 25
-MAX_PER_PAGE = 100
-MAX_PAGE = 10_000_000  # far past any real table, and far from overflowing an SQL OFFSET
 
 
 class QueryError(ValueError):
@@ -37,66 +31,6 @@ class UnknownSortError(QueryError):
     """Sorting by a column that is not on the allowlist."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class ListQuery:
-    """What a table asks for: sort, direction, page, page size, search and filters."""
-
-    sort: str | None = None
-    direction: Direction = "asc"
-    page: int = 1
-    per_page: int = DEFAULT_PER_PAGE
-    q: str = ""
-    filters: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Page(Generic[R]):
-    """One page of results (model objects or plain rows) plus what a pager needs."""
-
-    items: list[R]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages (at least 1, so an empty table still has page 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def first_index(self) -> int:
-        """1-based position of the first row shown (0 when there are none)."""
-        return (self.page - 1) * self.per_page + 1 if self.items else 0
-
-    @property
-    def last_index(self) -> int:
-        return self.first_index + len(self.items) - 1 if self.items else 0
-
-    def window(self, size: int = 2) -> list[int | None]:
-        """Page numbers around the current one, with None where numbers are skipped."""
-        shown = {1, self.pages, *range(self.page - size, self.page + size + 1)}
-        numbers = sorted(n for n in shown if 1 <= n <= self.pages)
-        out: list[int | None] = []
-        for prev, n in zip([0, *numbers], numbers, strict=False):
-            if n - prev > 1:
-                out.append(None)
-            out.append(n)
-        return out
-
-
-def clamp_page(page: int, per_page: int) -> tuple[int, int]:
-    """Keep page within 1..MAX_PAGE and per_page within 1..MAX_PER_PAGE."""
-    return min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)
-
-
 # Page statements by shape (see BaseRepository._shaped); a few per table in practice.
 _SHAPES: dict[tuple[Any, ...], tuple[Select[Any], Select[Any], bool]] = {}
 _MAX_SHAPES = 4096  # far above what the tables can ask for; a safety valve
@@ -104,14 +38,21 @@ _BASE_SELECTS: dict[type[Any], Select[Any]] = {}
 
 
 class BaseRepository(Generic[T]):
-    """Data access for one model. Subclasses declare what may be sorted and searched."""
+    """Data access for one model. Subclasses name the model and its `Listing`; the
+    columns that sort, filter and search follow from the listing's names."""
 
     model: ClassVar[type[Any]]
-    sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
-    searchable: ClassVar[Sequence[InstrumentedAttribute[Any]]] = ()
-    filterable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
-    default_sort: ClassVar[str] = "id"
-    default_direction: ClassVar[Direction] = "asc"
+    listing: ClassVar[Listing]
+    sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]]
+    searchable: ClassVar[Sequence[InstrumentedAttribute[Any]]]
+    filterable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        listing = cls.listing
+        cls.sortable = {name: getattr(cls.model, name) for name in listing.sortable}
+        cls.searchable = tuple(getattr(cls.model, name) for name in listing.search)
+        cls.filterable = {name: getattr(cls.model, name) for name in listing.filters}
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -176,9 +117,9 @@ class BaseRepository(Generic[T]):
             stmt = stmt.where(or_(*(col.ilike(pattern, escape="\\") for col in self.searchable)))
         return stmt
 
-    def order_by(self, sort: str | None, direction: Direction) -> list[Any]:
+    def order_by(self, sort: str | None, direction: Direction | None) -> list[Any]:
         """ORDER BY terms for an allowlisted column plus `id` as a stable tie-breaker."""
-        name = sort or self.default_sort
+        name, direction = self.sorting(sort, direction)
         if name not in self.sortable:
             raise UnknownSortError(f"cannot sort {self.model.__name__} by {name!r}")
         if direction not in ("asc", "desc"):
@@ -188,6 +129,14 @@ class BaseRepository(Generic[T]):
         if direction == "desc":
             return [column.desc(), id_col.desc()] if name != "id" else [id_col.desc()]
         return [column.asc(), id_col.asc()] if name != "id" else [id_col.asc()]
+
+    def sorting(self, sort: str | None, direction: Direction | None) -> tuple[str, Direction]:
+        """The sort key and direction a query means; left out, the listing's defaults."""
+        listing = self.listing
+        name = sort or listing.default_sort
+        if direction is None:
+            direction = listing.default_direction if name == listing.default_sort else "asc"
+        return name, direction
 
     def count(self, query: ListQuery) -> int:
         """How many rows match the filters and search."""
@@ -218,7 +167,7 @@ class BaseRepository(Generic[T]):
         requests read in autocommit, where PostgreSQL cannot keep a cursor).
         Sortable columns are NOT NULL, so the batches meet exactly.
         """
-        sort = query.sort or self.default_sort
+        sort, _ = self.sorting(query.sort, query.direction)
         if columns is None:
             base, fetch = self._base(), self.session.scalars
         else:
@@ -231,7 +180,7 @@ class BaseRepository(Generic[T]):
             yield from rows
             if len(rows) < batch:
                 return
-            seek = Seek("after", self.sort_key(rows[-1], sort))
+            seek = Seek("after", sort_key(rows[-1], sort))
             page = seek_params(seek, per_page=batch, last_page_size=batch)
             rows = list(fetch(after, {**params, **page}))
 
@@ -309,14 +258,14 @@ class BaseRepository(Generic[T]):
         kind) and reused: SQLAlchemy then skips building, cache-keying and
         compiling it on every request.
         """
-        sort = query.sort or self.default_sort
+        sort, direction = self.sorting(query.sort, query.direction)
         filters = self._active_filters(query)
         searching = bool(_search_term(query) and self.searchable)
-        key = (type(self), id(base), sort, query.direction, filters, searching, seek_kind)
+        key = (type(self), id(base), sort, direction, filters, searching, seek_kind)
         cached = _SHAPES.get(key)
         if cached is not None and cached[0] is base:
             return cached[1], cached[2]
-        order = self.order_by(sort, query.direction)
+        order = self.order_by(sort, direction)
         stmt = self._conditions(base, query)
         if seek_kind is None:
             shaped = stmt.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
@@ -327,19 +276,18 @@ class BaseRepository(Generic[T]):
                 seek_kind,  # type: ignore[arg-type]
                 column=self.sortable[sort],
                 id_col=self.model.id,
-                descending=query.direction == "desc",
+                descending=direction == "desc",
                 order=order,
-                reverse_order=self.order_by(sort, "asc" if query.direction == "desc" else "desc"),
+                reverse_order=self.order_by(sort, "asc" if direction == "desc" else "desc"),
             )
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.clear()
         _SHAPES[key] = (base, shaped, reversed_rows)  # holding `base` keeps its id unique
         return shaped, reversed_rows
 
-    def sort_key(self, obj: Any, sort: str | None) -> tuple[Any, ...]:
-        """The (sort value, id) of a row, for keyset links to its neighbours."""
-        name = sort or self.default_sort
-        return (getattr(obj, name), obj.id)
+    def count_all(self) -> int:
+        """Number of rows, unfiltered."""
+        return int(self.session.scalar(select(func.count()).select_from(self.model)) or 0)
 
 
 def _search_term(query: ListQuery) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, select
 
-from app.models.item import Item
+from app.models.item import ITEM_LISTING, Item
 from app.models.user import User
 from app.repositories.base import BaseRepository, RowsSelect
 
@@ -28,20 +28,10 @@ _EXPORT_COLUMNS: RowsSelect = select(*_FIELDS, Item.description)
 
 
 class ItemRepository(BaseRepository[Item]):
-    """Items with the sort allowlist the items table offers."""
+    """Items, listed as ITEM_LISTING declares."""
 
     model = Item
-    sortable = {
-        "id": Item.id,
-        "name": Item.name,
-        "price": Item.price,
-        "status": Item.status,
-        "created_at": Item.created_at,
-        "updated_at": Item.updated_at,
-    }
-    searchable = (Item.name,)  # trigram-indexed on PostgreSQL (migration 0003)
-    filterable = {"status": Item.status, "owner_id": Item.owner_id}
-    default_sort = "id"
+    listing = ITEM_LISTING
 
     def table_columns(self) -> RowsSelect:
         """What a row of the items table shows, with the owner's name joined in."""
@@ -54,7 +44,3 @@ class ItemRepository(BaseRepository[Item]):
     def table_row(self, item_id: int) -> Row[Any] | None:
         """One row of the items table (to redraw it after an inline edit)."""
         return self.session.execute(self.table_columns().where(Item.id == item_id)).one_or_none()
-
-    def count_all(self) -> int:
-        """Number of items."""
-        return int(self.session.scalar(select(func.count()).select_from(Item)) or 0)

@@ -9,23 +9,12 @@ current page stay cheap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Select, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-SeekKind = Literal["after", "before", "last"]
-MAX_SKIP_PAGES = 5
-
-
-@dataclass(frozen=True)
-class Seek:
-    """Where a page starts: after or before a row's sort key, or at the end."""
-
-    kind: SeekKind
-    key: tuple[Any, ...] = ()
-    skip: int = 0
+from app.core.listing import Seek, SeekKind
 
 
 def _cmp(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from app.models.user import User
+from app.models.user import USER_LISTING, User
 from app.repositories.base import BaseRepository
 
 
@@ -12,15 +12,7 @@ class UserRepository(BaseRepository[User]):
     """Users, looked up by normalised (lower-case) email."""
 
     model = User
-    sortable = {
-        "id": User.id,
-        "email": User.email,
-        "name": User.name,
-        "role": User.role,
-        "created_at": User.created_at,
-    }
-    searchable = (User.email, User.name)
-    filterable = {"role": User.role, "is_active": User.is_active}
+    listing = USER_LISTING
 
     def by_email(self, email: str) -> User | None:
         """The user with this email, compared case-insensitively."""
@@ -38,7 +30,3 @@ class UserRepository(BaseRepository[User]):
         if not emails:
             return set()
         return set(self.session.scalars(select(User.email).where(User.email.in_(emails))))
-
-    def count_all(self) -> int:
-        """Number of accounts."""
-        return int(self.session.scalar(select(func.count()).select_from(User)) or 0)

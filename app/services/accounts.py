@@ -13,12 +13,20 @@ from typing import Any
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from app.core.events import Event, EventBus, EventType
-from app.errors import BadRequest, Conflict, Forbidden, ValidationFailed
+from app.core.events import Actor, EventType, publish
+from app.core.metrics import LOGINS
+from app.core.throttle import FailureThrottle
+from app.errors import BadRequest, Conflict, Forbidden, RateLimited, ValidationFailed
 from app.models.base import utcnow
 from app.models.user import ROLES, User
 from app.repositories.users import UserRepository
-from app.services.users import Actor, has_control_chars, normalize_email, password_problem
+from app.services.users import (
+    create_user,
+    find_by_email,
+    name_problem,
+    normalize_email,
+    password_problem,
+)
 from app.utils.crypto import (
     burn_verification_time,
     hash_password,
@@ -31,17 +39,11 @@ RESET_TOKEN_MAX_AGE = 60 * 60  # seconds a reset link stays valid
 _RESET_SALT = "password-reset"
 
 
-def _publish(kind: EventType, user: User | None, actor: Actor, **payload: Any) -> None:
-    EventBus.get_instance().publish_sync(
-        Event(
-            type=kind,
-            actor_id=actor.user_id,
-            ip=actor.ip,
-            subject_type="user",
-            subject_id=str(user.id) if user else None,
-            payload=payload,
-        )
-    )
+def _publish(
+    session: Session, kind: EventType, user: User | None, actor: Actor, **payload: Any
+) -> None:
+    subject = ("user", user.id if user else None)
+    publish(session, kind, subject=subject, actor=actor, **payload)
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,11 @@ def authenticate(
     Unknown emails spend the same hashing time as wrong passwords so response
     times do not reveal which accounts exist.
     """
-    usable = email.strip() and not has_control_chars(email)
-    user = UserRepository(session).by_email(email) if usable else None
+    user = find_by_email(session, email)
     if user is None or not user.password_hash:
         burn_verification_time(password, iterations)
         _publish(
+            session,
             EventType.USER_LOGIN_FAILED,
             user,
             Actor(ip=ip),
@@ -75,20 +77,66 @@ def authenticate(
     if not verify_password(password, user.password_hash):
         _equalize_cost(user.password_hash, password, iterations)
         _publish(
-            EventType.USER_LOGIN_FAILED, user, Actor(user_id=user.id, ip=ip), reason="password"
+            session,
+            EventType.USER_LOGIN_FAILED,
+            user,
+            Actor(user_id=user.id, ip=ip),
+            reason="password",
         )
         return LoginResult(None, "password")
     if not user.is_active:
         _publish(
-            EventType.USER_LOGIN_FAILED, user, Actor(user_id=user.id, ip=ip), reason="inactive"
+            session,
+            EventType.USER_LOGIN_FAILED,
+            user,
+            Actor(user_id=user.id, ip=ip),
+            reason="inactive",
         )
         return LoginResult(None, "inactive")
     if needs_rehash(user.password_hash, iterations):
         user.password_hash = hash_password(password, iterations=iterations)
     user.last_login_at = utcnow()
     session.flush()
-    _publish(EventType.USER_LOGIN, user, Actor(user_id=user.id, ip=ip))
+    _publish(session, EventType.USER_LOGIN, user, Actor(user_id=user.id, ip=ip))
     return LoginResult(user)
+
+
+def sign_in_attempt(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    throttle: FailureThrottle,
+    iterations: int,
+    ip: str | None,
+) -> User | None:
+    """One sign-in, page or API alike: refused while its (account, IP) is locked out,
+    counted as a failure or a success, and the user on success.
+
+    Raises RateLimited (with Retry-After) during a lockout; the answer for wrong
+    credentials is None, whatever was wrong, so it reveals nothing.
+    """
+    key = throttle_key(email, ip)
+    wait = throttle.retry_after(key)
+    if wait:
+        LOGINS.labels(outcome="locked").inc()
+        raise RateLimited(
+            f"Too many failed attempts. Try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    result = authenticate(session, email, password, iterations=iterations, ip=ip)
+    if result.user is None:
+        throttle.record_failure(key)
+        LOGINS.labels(outcome="failure").inc()
+        return None
+    throttle.reset(key)
+    LOGINS.labels(outcome="success").inc()
+    return result.user
+
+
+def throttle_key(email: str, ip: str | None) -> str:
+    """The lockout key: the account and the client, so nobody elsewhere can lock it."""
+    return f"{email.strip().lower()[:254]}|{ip}"
 
 
 def _equalize_cost(encoded: str | None, password: str, iterations: int) -> None:
@@ -98,9 +146,12 @@ def _equalize_cost(encoded: str | None, password: str, iterations: int) -> None:
         burn_verification_time(password, iterations - parsed[0])
 
 
-def record_logout(user: User, *, ip: str | None, everywhere: bool = False) -> None:
+def record_logout(
+    session: Session, user: User, *, ip: str | None, everywhere: bool = False
+) -> None:
     """Publish USER_LOGOUT for the audit log."""
-    _publish(EventType.USER_LOGOUT, user, Actor(user_id=user.id, ip=ip), everywhere=everywhere)
+    actor = Actor(user_id=user.id, ip=ip)
+    _publish(session, EventType.USER_LOGOUT, user, actor, everywhere=everywhere)
 
 
 def end_all_sessions(session: Session, user: User) -> None:
@@ -127,10 +178,8 @@ def update_profile(
     changes: dict[str, Any] = {}
     if "name" in data:
         name = str(data["name"] or "").strip()
-        if len(name) > 120:
-            errors["name"] = "Use at most 120 characters."
-        elif has_control_chars(name):
-            errors["name"] = "Remove the control characters."
+        if problem := name_problem(name):
+            errors["name"] = problem
         elif not name:
             errors["name"] = "Enter your name."
         elif name != user.name:
@@ -156,7 +205,7 @@ def update_profile(
         raise ValidationFailed(fields=errors)
     if changes:
         UserRepository(session).update(user, changes)
-        _publish(EventType.USER_UPDATED, user, actor, fields=sorted(changes))
+        _publish(session, EventType.USER_UPDATED, user, actor, fields=sorted(changes))
     return user
 
 
@@ -188,7 +237,7 @@ def change_password(
     if errors:
         raise ValidationFailed(fields=errors)
     set_password(session, user, new, iterations=iterations)
-    _publish(EventType.USER_UPDATED, user, actor, fields=["password"])
+    _publish(session, EventType.USER_UPDATED, user, actor, fields=["password"])
 
 
 def register(
@@ -202,8 +251,6 @@ def register(
     ip: str | None,
 ) -> User:
     """Self-service sign-up as a `user`."""
-    from app.services.users import create_user
-
     if password != confirm:
         raise ValidationFailed(fields={"confirm_password": "The two passwords differ."})
     if not name.strip():
@@ -230,6 +277,17 @@ def register(
 def _fingerprint(user: User) -> str:
     """Changes whenever the password does, which makes reset links single-use."""
     return hashlib.sha256((user.password_hash or "unset").encode()).hexdigest()[:16]
+
+
+def request_password_reset(
+    session: Session, email: str, secret_key: str
+) -> tuple[User, str] | None:
+    """The active account for `email` and a reset token for it, or None (the page says
+    the same either way, so nobody learns which emails have accounts)."""
+    user = find_by_email(session, email)
+    if user is None or not user.is_active:
+        return None
+    return user, make_reset_token(user, secret_key)
 
 
 def make_reset_token(user: User, secret_key: str) -> str:
@@ -273,6 +331,7 @@ def reset_password(
         raise ValidationFailed(fields={"confirm_password": "The two passwords differ."})
     set_password(session, user, new, iterations=iterations)
     _publish(
+        session,
         EventType.USER_UPDATED,
         user,
         Actor(user_id=user.id, ip=ip),
@@ -309,13 +368,7 @@ def admin_update_user(
         UserRepository(session).update(target, changes)
         if changes.get("is_active") is False:
             end_all_sessions(session, target)
-        _publish(
-            EventType.USER_UPDATED,
-            target,
-            actor,
-            fields=sorted(changes),
-            **changes,
-        )
+        _publish(session, EventType.USER_UPDATED, target, actor, fields=sorted(changes), **changes)
     return target
 
 
@@ -326,13 +379,4 @@ def admin_delete_user(session: Session, admin: User, target: User, *, actor: Act
     email = target.email
     target_id = target.id
     UserRepository(session).delete(target)
-    EventBus.get_instance().publish_sync(
-        Event(
-            type=EventType.USER_DELETED,
-            actor_id=actor.user_id,
-            ip=actor.ip,
-            subject_type="user",
-            subject_id=str(target_id),
-            payload={"email": email},
-        )
-    )
+    publish(session, EventType.USER_DELETED, subject=("user", target_id), actor=actor, email=email)

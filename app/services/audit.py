@@ -1,4 +1,4 @@
-"""The audit handler: turns audit-worthy events into audit_log rows.
+"""The audit log: every event becomes a row, written in the publisher's transaction.
 
 The row joins the session of the change that caused the event, so the change
 and its audit record commit (or roll back) together.
@@ -6,29 +6,18 @@ and its audit record commit (or roll back) together.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.core.events import Event, EventType
-from app.models.audit import AuditLog
+from app.core.listing import ListQuery, Page, Seek
+from app.models.audit import AUDIT_LISTING, AuditLog
 from app.models.user import User
+from app.repositories.audit import AuditRepository
 
-AUDITED: frozenset[EventType] = frozenset(
-    {
-        EventType.USER_CREATED,
-        EventType.USER_UPDATED,
-        EventType.USER_DELETED,
-        EventType.USER_LOGIN,
-        EventType.USER_LOGOUT,
-        EventType.USER_LOGIN_FAILED,
-        EventType.ITEM_CREATED,
-        EventType.ITEM_UPDATED,
-        EventType.ITEM_DELETED,
-        EventType.AUDIT_LOG,
-    }
-)
+LISTING = AUDIT_LISTING
+AUDITED: frozenset[EventType] = frozenset(EventType)
 
 
 class AuditHandler:
@@ -37,12 +26,15 @@ class AuditHandler:
     name = "audit"
     handles = AUDITED
 
-    def __init__(self, session: Callable[[], Session]) -> None:
-        self._session = session
-
-    def handle(self, event: Event) -> None:
-        session = self._session()
+    def handle(self, event: Event, session: Session | None) -> None:
+        if session is None:
+            raise RuntimeError(f"{event.type} was published outside a transaction: not audited")
         session.add(audit_row(event, session))  # flushed with the change it records
+
+
+def list_entries(session: Session, query: ListQuery, seek: Seek | None = None) -> Page[AuditLog]:
+    """One page of the audit log (newest first by default)."""
+    return AuditRepository(session).list(query, seek=seek)
 
 
 def audit_row(event: Event, session: Session) -> AuditLog:

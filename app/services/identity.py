@@ -1,7 +1,7 @@
 """Who a session or token belongs to, cached: the lookup every signed-in request makes.
 
 The cache holds a plain snapshot of the account (no ORM state), tagged
-`user:<id>`; every USER_* event drops it (app/caching.py), everywhere. Pages
+`user:<id>`; every USER_* event drops it (app/services/invalidation.py), everywhere. Pages
 read the snapshot; code that changes the account loads the real row.
 """
 

@@ -2,7 +2,7 @@
 
 Counting a million rows on every page view is the slow part of a table, so
 totals are cached in the two-tier cache under the `items` tag, which every
-ITEM_* event drops (app/caching.py). Searches are cached for less time.
+ITEM_* event drops (app/services/invalidation.py). Searches are cached for less time.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from app.core.cache import cached
-from app.repositories.base import ListQuery
+from app.core.listing import ListQuery
 from app.repositories.items import ItemRepository
 
 

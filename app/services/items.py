@@ -2,43 +2,53 @@
 
 Everyone signed in may read every item. Only the owner or an admin may change
 one; for anyone else another user's item answers 404, exactly like a missing
-one, so ids reveal nothing.
+one, so ids reveal nothing. Pages and the API validate an item with the same
+schemas (`ItemCreate`, `ItemPatch`), so both doors accept and refuse the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Annotated, Any, Protocol
 
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
-from app.core.events import Event, EventBus, EventType
+from app.core.events import Actor, EventType, publish
+from app.core.listing import ListQuery, Page, Seek
 from app.errors import NotFound, ValidationFailed
-from app.models.base import utcnow
-from app.models.item import ITEM_STATUSES, Item
+from app.models.base import MAX_ID, utcnow
+from app.models.item import ITEM_LISTING, ITEM_STATUSES, MAX_DESCRIPTION, MAX_NAME, Item
 from app.models.user import User
-from app.repositories.base import ListQuery
 from app.repositories.items import ItemRepository
-from app.services.users import Actor, has_control_chars
+from app.services.item_counts import count_items
+from app.services.validation import OneOf, PatchModel, Price, StrictModel, Text
 
-MAX_PRICE = Decimal("9999999999.99")
+LISTING = ITEM_LISTING
 BULK_ACTIONS = ("delete", "activate", "archive", "draft")
 _BULK_STATUS = {"activate": "active", "archive": "archived", "draft": "draft"}
 
+Name = Annotated[str, Text(MAX_NAME, required="Enter a name.")]
+Description = Annotated[str, Text(MAX_DESCRIPTION, multiline=True)]
+Status = Annotated[str, OneOf(ITEM_STATUSES, label="Status")]
 
-def _publish(kind: EventType, actor: Actor, *, subject_id: str | None, **payload: Any) -> None:
-    EventBus.get_instance().publish_sync(
-        Event(
-            type=kind,
-            actor_id=actor.user_id,
-            ip=actor.ip,
-            subject_type="item",
-            subject_id=subject_id,
-            payload=payload,
-        )
-    )
+
+class ItemCreate(StrictModel):
+    """A new item; the owner is whoever creates it. id, owner_id and timestamps are refused."""
+
+    name: Name
+    description: Description = ""
+    status: Status = "draft"
+    price: Price
+
+
+class ItemPatch(PatchModel):
+    """Change some fields of an item; leave out what stays the same."""
+
+    name: Name | None = None
+    description: Description | None = None
+    status: Status | None = None
+    price: Price | None = None
 
 
 class Owned(Protocol):
@@ -53,64 +63,9 @@ def can_change(user: User, item: Owned) -> bool:
     return user.can_write and (user.is_admin or item.owner_id == user.id)
 
 
-def clean_item_fields(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
-    """Validate name, description, status and price; raise ValidationFailed with messages."""
-    errors: dict[str, str] = {}
-    out: dict[str, Any] = {}
-    if "name" in data or not partial:
-        name = str(data.get("name") or "").strip()
-        if not name:
-            errors["name"] = "Enter a name."
-        elif len(name) > 200:
-            errors["name"] = "Use at most 200 characters."
-        elif has_control_chars(name):
-            errors["name"] = "Remove the control characters."
-        out["name"] = name
-    if "description" in data:
-        description = str(data.get("description") or "").strip()
-        if len(description) > 5000:
-            errors["description"] = "Use at most 5,000 characters."
-        elif has_control_chars(description, multiline=True):
-            errors["description"] = "Remove the control characters."
-        out["description"] = description
-    if "status" in data or not partial:
-        status = str(data.get("status") or "draft")
-        if status not in ITEM_STATUSES:
-            errors["status"] = f"Status must be one of {', '.join(ITEM_STATUSES)}."
-        out["status"] = status
-    if "price" in data or not partial:
-        price, problem = _parse_price(data.get("price"))
-        if problem:
-            errors["price"] = problem
-        out["price"] = price
-    if errors:
-        raise ValidationFailed(fields=errors)
-    return out
-
-
-def _parse_price(raw: Any) -> tuple[Decimal | None, str | None]:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None, "Enter a price."
-    if isinstance(raw, bool):
-        return None, "Enter a price such as 12.50."
-    try:
-        price = Decimal(str(raw).strip().replace(",", ""))
-    except InvalidOperation:
-        return None, "Enter a price such as 12.50."
-    if not price.is_finite():
-        return None, "Enter a price such as 12.50."
-    if price < 0:
-        return None, "The price cannot be negative."
-    if price > MAX_PRICE:
-        return None, "The price is too large."
-    if price != price.quantize(Decimal("0.01")):
-        return None, "Use at most two decimals."
-    return price, None
-
-
 def get_item(session: Session, item_id: int) -> Item:
     """Any item, for reading."""
-    item = ItemRepository(session).get(item_id)
+    item = ItemRepository(session).get(item_id) if known_id(item_id) else None
     if item is None:
         raise NotFound("No such item.")
     return item
@@ -118,29 +73,30 @@ def get_item(session: Session, item_id: int) -> Item:
 
 def get_item_for_change(session: Session, user: User, item_id: int) -> Item:
     """An item this user may change; otherwise 404 whether or not it exists."""
-    item = ItemRepository(session).get(item_id)
+    item = ItemRepository(session).get(item_id) if known_id(item_id) else None
     if item is None or not can_change(user, item):
         raise NotFound("No such item.")
     return item
 
 
-def create_item(session: Session, owner: User, data: Mapping[str, Any], *, actor: Actor) -> Item:
+def create_item(session: Session, owner: User, fields: ItemCreate, *, actor: Actor) -> Item:
     """Create an item owned by `owner`; publishes ITEM_CREATED."""
-    fields = clean_item_fields(data, partial=False)
-    item = ItemRepository(session).add(Item(owner_id=owner.id, **{"description": "", **fields}))
-    _publish(EventType.ITEM_CREATED, actor, subject_id=str(item.id), name=item.name)
+    item = ItemRepository(session).add(Item(owner_id=owner.id, **fields.model_dump()))
+    publish(session, EventType.ITEM_CREATED, subject=("item", item.id), actor=actor, name=item.name)
     return item
 
 
-def update_item(session: Session, item: Item, data: Mapping[str, Any], *, actor: Actor) -> Item:
+def update_item(session: Session, item: Item, changes: ItemPatch, *, actor: Actor) -> Item:
     """Change the given fields; publishes ITEM_UPDATED with the names of changed fields."""
-    fields = clean_item_fields(data, partial=True)
+    fields = changes.model_dump(exclude_unset=True)
     changed = sorted(k for k, v in fields.items() if getattr(item, k) != v)
     if changed:
         ItemRepository(session).update(
             item, {**{k: fields[k] for k in changed}, "updated_at": utcnow()}
         )
-        _publish(EventType.ITEM_UPDATED, actor, subject_id=str(item.id), fields=changed)
+        publish(
+            session, EventType.ITEM_UPDATED, subject=("item", item.id), actor=actor, fields=changed
+        )
     return item
 
 
@@ -148,12 +104,27 @@ def delete_item(session: Session, item: Item, *, actor: Actor) -> None:
     """Delete one item; publishes ITEM_DELETED."""
     item_id, name = item.id, item.name
     ItemRepository(session).delete(item)
-    _publish(EventType.ITEM_DELETED, actor, subject_id=str(item_id), name=name)
+    publish(session, EventType.ITEM_DELETED, subject=("item", item_id), actor=actor, name=name)
 
 
-def list_items(session: Session, query: ListQuery, **kwargs: Any) -> Any:
-    """One page of items (see BaseRepository.list for `total` and `seek`)."""
-    return ItemRepository(session).list(query, **kwargs)
+def list_items(session: Session, query: ListQuery) -> Page[Item]:
+    """One page of items, the total from the cache."""
+    return ItemRepository(session).list(query, total=count_items(session, query))
+
+
+def table_page(session: Session, query: ListQuery, seek: Seek | None) -> Page[Row[Any]]:
+    """One page of the items table: plain rows with owner names, the total from the cache."""
+    repo = ItemRepository(session)
+    total = count_items(session, query)
+    return repo.list_rows(repo.table_columns(), query, total=total, seek=seek)
+
+
+def table_row(session: Session, item_id: int) -> Row[Any]:
+    """One row of the items table (to redraw it after an inline edit)."""
+    found = ItemRepository(session).table_row(item_id) if known_id(item_id) else None
+    if found is None:
+        raise NotFound("No such item.")
+    return found
 
 
 def _target_ids(
@@ -186,6 +157,8 @@ def bulk_action(
         raise ValidationFailed(fields={"action": f"Choose one of {', '.join(BULK_ACTIONS)}."})
     if ids is None and query is None:
         raise ValidationFailed(fields={"ids": "Select at least one item."})
+    if ids is not None:
+        ids = [i for i in ids if known_id(i)]
     target = _target_ids(session, user, ids=ids, query=query).scalar_subquery()
     if action == "delete":
         result = session.execute(
@@ -207,7 +180,16 @@ def bulk_action(
             if ids is not None
             else {"q": query.q if query else "", "filters": dict(query.filters) if query else {}}
         )
-        _publish(kind, actor, subject_id=None, bulk=True, action=action, count=count, **scope)
+        publish(
+            session,
+            kind,
+            subject=("item", None),
+            actor=actor,
+            bulk=True,
+            action=action,
+            count=count,
+            **scope,
+        )
     return count
 
 
@@ -216,6 +198,11 @@ def export_rows(session: Session, query: ListQuery, *, batch: int = 2000) -> Ite
     the database in keyset batches."""
     repo = ItemRepository(session)
     return repo.iterate(query, batch=batch, columns=repo.export_columns())
+
+
+def known_id(item_id: int) -> bool:
+    """Whether an id fits the INTEGER key; others are answered like a missing row."""
+    return 1 <= item_id <= MAX_ID
 
 
 def owners_by_id(session: Session, owner_ids: Iterable[int]) -> dict[int, str]:

@@ -21,6 +21,7 @@ from app.models.item import ITEM_STATUSES, Item
 from app.models.user import User
 from app.repositories.items import ItemRepository
 from app.repositories.users import UserRepository
+from app.services.invalidation import mark_stale
 from app.services.users import create_user
 
 DEMO_PASSWORD = "demo-password"
@@ -269,4 +270,7 @@ def seed_demo(
         return SeedReport(created_users, 0)
     owners = list(session.scalars(select(User.id).where(User.role != "guest").order_by(User.id)))
     inserted = bulk_insert_items(session, owners, count=missing, first=have + 1, progress=progress)
+    # COPY writes no ORM rows and announces nothing, so running servers learn from this
+    # that their totals and cached tables are stale.
+    mark_stale(session, "items", "users", "user-names")
     return SeedReport(created_users, inserted)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.core.events import Event, EventBus, EventType
+from app.core.events import SYSTEM, Actor, EventType, publish
 from app.core.sql import transaction
 from app.models.user import ROLES, User
 from app.repositories.users import UserRepository
@@ -37,7 +37,7 @@ from app.services.data_pipeline import (
     Tracked,
     ValidateStage,
 )
-from app.services.users import SYSTEM, Actor, normalize_email
+from app.services.users import normalize_email
 
 COLUMNS = ("email", "name", "role", "active")
 REQUIRED = ("email",)
@@ -272,7 +272,6 @@ def _batch_writer(
     session: Session, report: ImportReport, *, actor: Actor, dry_run: bool
 ) -> Callable[[list[Candidate]], None]:
     """Return the sink: one transaction per batch, the users and their events together."""
-    bus = EventBus.get_instance()
 
     def write(batch: list[Candidate]) -> None:
         done = BatchResult(len(report.batches) + 1, batch[0].row.number, batch[-1].row.number, 0)
@@ -281,7 +280,7 @@ def _batch_writer(
             with transaction(session):
                 users = UserRepository(session).add_all([c.to_user() for c in batch])
                 for user in users:
-                    bus.publish_sync(created_event(user, actor))
+                    announce_created(session, user, actor)
         report.failed_batch = None
         report.batches.append(
             BatchResult(done.number, done.first_row, done.last_row, created=len(batch))
@@ -291,15 +290,16 @@ def _batch_writer(
     return write
 
 
-def created_event(user: User, actor: Actor) -> Event:
-    """The USER_CREATED event for an imported account (the audit handler records it)."""
-    return Event(
-        type=EventType.USER_CREATED,
-        actor_id=actor.user_id,
-        ip=actor.ip,
-        subject_type="user",
-        subject_id=str(user.id),
-        payload={"email": user.email, "role": user.role, "source": "import"},
+def announce_created(session: Session, user: User, actor: Actor) -> None:
+    """Publish USER_CREATED for an imported account (the audit handler records it)."""
+    publish(
+        session,
+        EventType.USER_CREATED,
+        subject=("user", user.id),
+        actor=actor,
+        email=user.email,
+        role=user.role,
+        source="import",
     )
 
 

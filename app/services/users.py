@@ -1,41 +1,22 @@
-"""User account use cases that do not depend on who is signed in."""
+"""User accounts: create, look up and list them (who is signed in does not matter here)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from app.core.events import Event, EventBus, EventType
-from app.errors import Conflict, ValidationFailed
-from app.models.base import utcnow
-from app.models.user import ROLES, User
+from app.core.events import SYSTEM, Actor, EventType, publish
+from app.core.listing import ListQuery, Page, Seek
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.models.base import MAX_ID, utcnow
+from app.models.user import MAX_NAME, ROLES, USER_LISTING, User
 from app.repositories.users import UserRepository
 from app.utils.crypto import hash_password
+from app.utils.text import has_control_chars
 
+LISTING = USER_LISTING
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
-
-
-@dataclass(frozen=True, kw_only=True)
-class Actor:
-    """Who is acting, for the audit: a user id and the client IP, both optional."""
-
-    user_id: int | None = None
-    ip: str | None = None
-
-
-SYSTEM = Actor()
-
-
-_CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
-
-
-def has_control_chars(value: str, *, multiline: bool = False) -> bool:
-    """True for NUL and other control characters (PostgreSQL refuses NUL outright)."""
-    allowed = {"\n", "\r", "\t"} if multiline else set()
-    return any(ch in _CONTROL or (ch in "\n\r\t" and ch not in allowed) for ch in value)
 
 
 def normalize_email(raw: str) -> str:
@@ -47,6 +28,15 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
     return result.normalized.lower()
+
+
+def name_problem(name: str) -> str | None:
+    """Why a display name is unacceptable, or None (empty is acceptable here)."""
+    if len(name) > MAX_NAME:
+        return f"Use at most {MAX_NAME} characters."
+    if has_control_chars(name):
+        return "Remove the control characters."
+    return None
 
 
 def password_problem(password: str) -> str | None:
@@ -79,10 +69,8 @@ def create_user(
         errors["role"] = f"Role must be one of {', '.join(ROLES)}."
     if password is not None and (problem := password_problem(password)):
         errors["password"] = problem
-    if len(name) > 120:
-        errors["name"] = "Use at most 120 characters."
-    elif has_control_chars(name):
-        errors["name"] = "Remove the control characters."
+    if problem := name_problem(name):
+        errors["name"] = problem
     if errors:
         raise ValidationFailed(fields=errors)
     repo = UserRepository(session)
@@ -101,14 +89,32 @@ def create_user(
             password_changed_at=utcnow() if password else None,
         )
     )
-    EventBus.get_instance().publish_sync(
-        Event(
-            type=EventType.USER_CREATED,
-            actor_id=actor.user_id,
-            ip=actor.ip,
-            subject_type="user",
-            subject_id=str(user.id),
-            payload={"email": user.email, "role": user.role},
-        )
+    publish(
+        session,
+        EventType.USER_CREATED,
+        subject=("user", user.id),
+        actor=actor,
+        email=user.email,
+        role=user.role,
     )
     return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """The account with this id; NotFound otherwise (ids past INTEGER included)."""
+    user = UserRepository(session).get(user_id) if 1 <= user_id <= MAX_ID else None
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    """The account with this email (any case), or None; text no account can have is None."""
+    if not email.strip() or has_control_chars(email):
+        return None
+    return UserRepository(session).by_email(email)
+
+
+def list_users(session: Session, query: ListQuery, seek: Seek | None = None) -> Page[User]:
+    """One page of accounts, sorted, searched and filtered as USER_LISTING allows."""
+    return UserRepository(session).list(query, seek=seek)

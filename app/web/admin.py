@@ -6,56 +6,45 @@ from flask import Blueprint, Response, flash, request, url_for
 from flask_login import current_user
 
 from app.core.events import EventType
-from app.errors import NotFound, ValidationFailed
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.htmx import htmx, render
-from app.models.user import ROLES, User
+from app.models.user import ROLES
 from app.policy import policy
-from app.repositories.audit import AuditRepository
-from app.repositories.users import UserRepository
 from app.security import current_actor, current_db_user, end_server_sessions
 from app.services import accounts
+from app.services import audit as audit_log
+from app.services import users as user_service
 from app.web.responses import see_other
-from app.web.tables import Column, TableSpec, build_view, cursor_datetime
+from app.web.tables import Column, TableSpec, build_view
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _target(user_id: int) -> User:
-    user = UserRepository(db.session).get(user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    return user
-
 
 USERS = TableSpec(
     endpoint="admin.users",
     region_id="users-table",
+    listing=user_service.LISTING,
     columns=(
-        Column("email", "Email", sortable=True),
-        Column("name", "Name", sortable=True),
-        Column("role", "Role", sortable=True),
-        Column("created_at", "Joined", sortable=True, first_direction="desc"),
+        Column("email", "Email"),
+        Column("name", "Name"),
+        Column("role", "Role"),
+        Column("created_at", "Joined", first_direction="desc"),
     ),
-    default_sort="email",
-    filters={"role": ROLES},
-    sort_types={"created_at": cursor_datetime},
+    filters=("role",),
 )
 AUDIT = TableSpec(
     endpoint="admin.audit",
     region_id="audit-table",
+    listing=audit_log.LISTING,
     columns=(
-        Column("created_at", "When", sortable=True, first_direction="desc"),
-        Column("event_type", "Event", sortable=True),
+        Column("created_at", "When", first_direction="desc"),
+        Column("event_type", "Event"),
         Column("actor", "Actor"),
         Column("ip", "IP"),
         Column("subject", "Subject"),
         Column("details", "Details"),
     ),
-    default_sort="created_at",
-    default_direction="desc",
-    filters={"event_type": tuple(t.value for t in EventType)},
-    sort_types={"created_at": cursor_datetime},
+    filters=("event_type",),
 )
 
 
@@ -63,7 +52,9 @@ AUDIT = TableSpec(
 @policy("admin")
 def users() -> Response:
     """Every account, with role and status controls."""
-    view = build_view(USERS, request.args, UserRepository(db.session))
+    view = build_view(
+        USERS, request.args, lambda query, seek: user_service.list_users(db.session, query, seek)
+    )
     return render(
         "admin/users.html",
         fragments={"users-table": "users_table"},
@@ -78,7 +69,9 @@ def users() -> Response:
 @policy("admin")
 def audit() -> Response:
     """The audit log, newest first, filterable by event type and searchable by actor."""
-    view = build_view(AUDIT, request.args, AuditRepository(db.session))
+    view = build_view(
+        AUDIT, request.args, lambda query, seek: audit_log.list_entries(db.session, query, seek)
+    )
     return render(
         "admin/audit.html",
         fragments={"audit-table": "audit_table"},
@@ -91,7 +84,7 @@ def audit() -> Response:
 @policy("admin")
 def update_user(user_id: int) -> Response:
     """Change a user's role or active flag (one row re-rendered)."""
-    target = _target(user_id)
+    target = user_service.get_user(db.session, user_id)
     role = request.form.get("role")
     active_raw = request.form.get("is_active")
     is_active = None if active_raw is None else active_raw in ("1", "true", "on")
@@ -109,7 +102,7 @@ def update_user(user_id: int) -> Response:
     except ValidationFailed as exc:
         error = "; ".join(exc.fields.values())
         db.session.refresh(target)
-    if is_active is False:
+    if error is None and is_active is False:  # a refused change ends nobody's sessions
         end_server_sessions(target.id)
     if not htmx().request:  # a plain form post (no JavaScript): back to the list
         flash(error or f"Saved {target.email}.", "error" if error else "success")
@@ -130,7 +123,7 @@ def update_user(user_id: int) -> Response:
 @policy("admin")
 def delete_user(user_id: int) -> Response:
     """Delete an account; the row disappears."""
-    target = _target(user_id)
+    target = user_service.get_user(db.session, user_id)
     with db.transaction() as session:
         accounts.admin_delete_user(session, current_db_user(), target, actor=current_actor())
     end_server_sessions(user_id)

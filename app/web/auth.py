@@ -7,13 +7,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, request, url_for
 from flask_login import current_user
 
-from app.core.metrics import LOGINS
-from app.errors import AppError, RateLimited, ValidationFailed
+from app.errors import AppError, ValidationFailed
 from app.extensions import db
 from app.htmx import render
 from app.mail import send_email
 from app.policy import policy
-from app.repositories.users import UserRepository
 from app.security import (
     account_ip_key,
     client_ip,
@@ -24,11 +22,9 @@ from app.security import (
     safe_next,
     sign_in,
     sign_out,
-    throttle_key,
 )
 from app.services import accounts
 from app.services.accounts import RESET_TOKEN_MAX_AGE
-from app.services.users import has_control_chars
 from app.settings import get_settings
 from app.web.responses import see_other
 
@@ -68,22 +64,16 @@ def login_submit() -> Response:
     form = request.form
     email, password = form.get("email", "").strip(), form.get("password", "")
     target = safe_next(form.get("next"), url_for("home.index"))
-    key = throttle_key(email)
-    wait = login_throttle().retry_after(key)
-    if wait:
-        LOGINS.labels(outcome="locked").inc()
-        raise RateLimited(
-            f"Too many failed attempts. Try again in {wait} seconds.",
-            headers={"Retry-After": str(wait)},
-        )
-    settings = get_settings()
     with db.transaction() as session:
-        result = accounts.authenticate(
-            session, email, password, iterations=settings.password_hash_iterations, ip=client_ip()
+        user = accounts.sign_in_attempt(
+            session,
+            email,
+            password,
+            throttle=login_throttle(),
+            iterations=get_settings().password_hash_iterations,
+            ip=client_ip(),
         )
-    if result.user is None:
-        login_throttle().record_failure(key)
-        LOGINS.labels(outcome="failure").inc()
+    if user is None:
         return render(
             "auth/login.html",
             fragments=LOGIN_FRAGMENTS,
@@ -92,10 +82,8 @@ def login_submit() -> Response:
             values={"email": email},
             errors={"form": GENERIC_LOGIN_ERROR},
         )
-    login_throttle().reset(key)
-    LOGINS.labels(outcome="success").inc()
-    sign_in(result.user, remember=form.get("remember") == "on")
-    flash(f"Welcome back, {result.user.name or result.user.email}.", "success")
+    sign_in(user, remember=form.get("remember") == "on")
+    flash(f"Welcome back, {user.name or user.email}.", "success")
     return see_other(target)
 
 
@@ -104,9 +92,8 @@ def login_submit() -> Response:
 def logout() -> Response:
     """Sign out (POST only, so a link or image cannot sign anyone out)."""
     if current_user.is_authenticated:
-        user = current_db_user()
-        with db.transaction():
-            accounts.record_logout(user, ip=client_ip())
+        with db.transaction() as session:
+            accounts.record_logout(session, current_db_user(), ip=client_ip())
     sign_out()
     flash("You have signed out.", "info")
     return see_other(url_for("auth.login"))
@@ -181,9 +168,9 @@ def forgot_submit() -> Response:
             values={},
             errors={"email": "Enter the email you signed up with."},
         )
-    user = None if has_control_chars(email) else UserRepository(db.session).by_email(email)
-    if user is not None and user.is_active:
-        token = accounts.make_reset_token(user, get_settings().secret_key)
+    found = accounts.request_password_reset(db.session, email, get_settings().secret_key)
+    if found is not None:
+        user, token = found
         send_email(
             user.email,
             "reset_password",

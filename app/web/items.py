@@ -15,51 +15,40 @@ from jinja2_fragments.flask import render_block
 from sqlalchemy import Row
 from werkzeug.datastructures import MultiDict
 
-from app.errors import NotFound, ValidationFailed
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.htmx import htmx, render
 from app.models.item import ITEM_STATUSES
 from app.models.user import User
 from app.policy import policy
-from app.repositories.items import ItemRepository
 from app.security import current_actor
 from app.services import items as item_service
-from app.services.item_counts import count_items
+from app.services.items import ItemCreate, ItemPatch
+from app.services.validation import validate
 from app.web.regions import cached_region, viewer_key
 from app.web.responses import see_other
-from app.web.tables import (
-    Column,
-    TableSpec,
-    TableState,
-    TableView,
-    build_view,
-    cursor_datetime,
-    cursor_decimal,
-)
+from app.web.tables import Column, TableSpec, TableState, TableView, build_view
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
 SPEC = TableSpec(
     endpoint="items.index",
     region_id="items-table",
+    listing=item_service.LISTING,
     columns=(
-        Column("name", "Name", sortable=True),
-        Column("status", "Status", sortable=True),
-        Column("price", "Price", sortable=True, numeric=True, first_direction="desc"),
+        Column("name", "Name"),
+        Column("status", "Status"),
+        Column("price", "Price", numeric=True, first_direction="desc"),
         Column("owner", "Owner"),
-        Column("created_at", "Created", sortable=True, first_direction="desc"),
+        Column("created_at", "Created", first_direction="desc"),
     ),
-    default_sort="created_at",
-    default_direction="desc",
-    filters={"status": ITEM_STATUSES},
-    sort_types={
-        "price": cursor_decimal,
-        "created_at": cursor_datetime,
-        "updated_at": cursor_datetime,
-    },
+    filters=("status",),
 )
 FRAGMENTS = {"items-table": "items_table"}
-REGION_TAGS = ("items", "user-names")  # the rows, and their owners' names (app/caching.py)
+REGION_TAGS = (
+    "items",
+    "user-names",
+)  # the rows, and their owners' names (app/services/invalidation.py)
 CSV_COLUMNS = (
     "id",
     "name",
@@ -80,14 +69,14 @@ def _me() -> User:
 def table_view(args: MultiDict[str, str]) -> TableView[Row[Any]]:
     """The items table for a query string: one query for the rows (owner names joined
     in), the total from the cache."""
-    repo = ItemRepository(db.session)
     return build_view(
-        SPEC,
-        args,
-        repo,
-        count=lambda query: count_items(db.session, query),
-        columns=repo.table_columns(),
+        SPEC, args, lambda query, seek: item_service.table_page(db.session, query, seek)
     )
+
+
+def _fields(form: MultiDict[str, str]) -> dict[str, str]:
+    """The item fields of a submitted form (its CSRF token and buttons are not item data)."""
+    return {name: form[name] for name in ItemCreate.model_fields if name in form}
 
 
 def _rows_context(rows: list[Row[Any]]) -> dict[str, Any]:
@@ -168,8 +157,9 @@ def create() -> Response:
     """Create an item owned by the current user."""
     form = request.form
     try:
+        fields = validate(ItemCreate, _fields(form))
         with db.transaction() as session:
-            item = item_service.create_item(session, _me(), form, actor=current_actor())
+            item = item_service.create_item(session, _me(), fields, actor=current_actor())
     except ValidationFailed as exc:
         return render(
             "items/form.html",
@@ -200,9 +190,7 @@ def show(item_id: int) -> Response:
 
 def _row(item_id: int, *, editing: bool = False, status: int = 200, **extra: Any) -> Response:
     """One table row, shown or as the inline editor, as an htmx fragment."""
-    found = ItemRepository(db.session).table_row(item_id)
-    if found is None:
-        raise NotFound("No such item.")
+    found = item_service.table_row(db.session, item_id)
     return render(
         "items/index.html",
         **_rows_context([found]),
@@ -247,8 +235,9 @@ def update(item_id: int) -> Response:
     item = item_service.get_item_for_change(db.session, _me(), item_id)
     form = request.form
     try:
+        changes = validate(ItemPatch, _fields(form))
         with db.transaction() as session:
-            item_service.update_item(session, item, form, actor=current_actor())
+            item_service.update_item(session, item, changes, actor=current_actor())
     except ValidationFailed as exc:
         if not htmx().request:
             db.session.refresh(item)
@@ -299,7 +288,9 @@ def bulk() -> Response:
     form = request.form
     state = TableState.from_args(SPEC, form)
     everything = form.get("scope") == "all"
-    ids = None if everything else [int(i) for i in form.getlist("ids") if i.isdigit()]
+    ids = (
+        None if everything else [int(i) for i in form.getlist("ids") if i.isascii() and i.isdigit()]
+    )
     if not everything and not ids:
         flash("Select at least one item first.", "warning")
         return _bulk_response(form)
@@ -327,6 +318,11 @@ def bulk() -> Response:
         "success",
     )
     return _bulk_response(form)
+
+
+def _is_number(raw: str) -> bool:
+    """ASCII digits only: int() also takes "²" and other Unicode digits, and then fails."""
+    return raw.isascii() and raw.isdigit()
 
 
 def _bulk_response(form: MultiDict[str, str]) -> Response:

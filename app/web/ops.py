@@ -1,4 +1,4 @@
-"""Operations endpoints: liveness and readiness (metrics are mounted by app.core.metrics)."""
+"""Operations endpoints: liveness and readiness (metrics are mounted by app.core.prometheus)."""
 
 from __future__ import annotations
 

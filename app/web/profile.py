@@ -119,7 +119,7 @@ def end_sessions() -> Response:
     user = _me()
     with db.transaction() as session:
         accounts.end_all_sessions(session, user)
-        accounts.record_logout(user, ip=client_ip(), everywhere=True)
+        accounts.record_logout(session, user, ip=client_ip(), everywhere=True)
     end_server_sessions(user.id)
     sign_out()
     flash("You have been signed out on every device.", "info")

@@ -7,7 +7,7 @@ only (`Cache.get_or_set_local`, at most 200 per process): the keys follow what u
 type into the URL, so in Redis they would cost memory per distinct search, and an L1 hit
 needs no network hop.
 Entries carry the tags of the data they show (`items`, `user-names`); writes drop those
-tags after the commit (app/caching.py), at once in the writing process and within
+tags after the commit (app/services/invalidation.py), at once in the writing process and within
 milliseconds in the others (Redis pub/sub), which is why the cache is off by default
 without Redis (Settings.table_cache_seconds). A short TTL bounds what a change made
 outside the app (SQL by hand) can leave on screen. Nothing per session (the CSRF

@@ -1,10 +1,13 @@
 """The reusable DataTable: URL state in, a page and its links out.
 
-`TableSpec` declares a table (columns, what sorts, filters, page sizes);
-`TableState.from_args` turns any query string into a safe, normalised state
-(unknown sorts, directions, pages and sizes never reach SQL); `TableView`
-holds the page plus the links the macros in templates/_macros/table.html draw.
-Links to nearby pages carry a keyset cursor, so deep pages stay cheap.
+`TableSpec` declares a table page: its columns and labels over a `Listing` (the
+one declaration of what sorts and filters, app/core/listing.py) and the page
+that serves it. `TableState.from_args` turns any query string into a safe,
+normalised state (unknown sorts, directions, pages and sizes never reach SQL);
+`TableState.params` is the one way state becomes URL parameters again.
+`TableView` holds the page plus the links the macros in
+templates/_macros/table.html draw. Links to nearby pages carry a keyset cursor,
+so deep pages stay cheap.
 """
 
 from __future__ import annotations
@@ -12,59 +15,68 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus
 
 from flask import url_for
-from werkzeug.datastructures import MultiDict
 
-from app.repositories.base import (
-    DEFAULT_PER_PAGE,
+from app.core.listing import (
     MAX_PAGE,
-    PER_PAGE_CHOICES,
+    MAX_SEARCH_LENGTH,
+    MAX_SKIP_PAGES,
     Direction,
+    Listing,
     ListQuery,
     Page,
-    RowsSelect,
+    Seek,
+    sort_key,
 )
-from app.repositories.keyset import MAX_SKIP_PAGES, Seek
+from app.models.base import MAX_ID
+from app.utils.text import has_control_chars
 
 T = TypeVar("T")
-MAX_QUERY_LENGTH = 100
+_SAFE_PARAMS = frozenset({"sort", "dir", "page", "per_page"})  # allowlisted tokens and numbers
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column: its URL/sort key, header label, and how it is shown."""
+    """One column: its key (a listing sort key when it sorts), header label, and look."""
 
     key: str
     label: str
-    sortable: bool = False
     numeric: bool = False
     first_direction: Direction = "asc"
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """What a table offers. Only `sortable` columns may appear in `sort`."""
+    """A table page: which listing it shows, its columns, and which filters it offers."""
 
     endpoint: str
     region_id: str
+    listing: Listing
     columns: tuple[Column, ...]
-    default_sort: str = "id"
-    default_direction: Direction = "asc"
-    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    per_page_choices: tuple[int, ...] = PER_PAGE_CHOICES
-    default_per_page: int = DEFAULT_PER_PAGE
-    sort_types: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+    filters: tuple[str, ...] = ()
 
     @property
-    def sortable(self) -> set[str]:
-        return {c.key for c in self.columns if c.sortable} | {"id"}
+    def per_page_choices(self) -> tuple[int, ...]:
+        return self.listing.per_page_choices
+
+    @property
+    def default_per_page(self) -> int:
+        return self.listing.default_per_page
+
+    @property
+    def max_search_length(self) -> int:
+        return MAX_SEARCH_LENGTH
+
+    def sorts(self, column: Column) -> bool:
+        """Whether the header of `column` is a sort link."""
+        return column.key in self.listing.sortable
 
 
 def _int(raw: str | None, default: int) -> int:
@@ -78,6 +90,7 @@ def _int(raw: str | None, default: int) -> int:
 class TableState:
     """A normalised table request: always safe to hand to a repository."""
 
+    spec: TableSpec
     sort: str
     direction: Direction
     page: int
@@ -87,29 +100,35 @@ class TableState:
     cursor: str = ""
 
     @classmethod
-    def from_args(cls, spec: TableSpec, args: MultiDict[str, str]) -> TableState:
+    def from_args(cls, spec: TableSpec, args: Mapping[str, str]) -> TableState:
         """Parse the URL; anything unknown falls back to the defaults."""
-        raw = args.to_dict()  # a plain dict: MultiDict.get raises and catches on every miss
-        sort = raw.get("sort", spec.default_sort)
-        if sort not in spec.sortable:
-            sort = spec.default_sort
+        raw = dict(args.items())  # a plain dict: MultiDict.get raises and catches on every miss
+        listing = spec.listing
+        sort = raw.get("sort", listing.default_sort)
+        if sort not in listing.sortable:
+            sort = listing.default_sort
         direction: Direction = "desc" if raw.get("dir") == "desc" else "asc"
         if "dir" not in raw:
             direction = (
-                spec.default_direction
-                if sort == spec.default_sort
+                listing.default_direction
+                if sort == listing.default_sort
                 else _first_direction(spec, sort)
             )
-        per_page = _int(raw.get("per_page"), spec.default_per_page)
-        if per_page not in spec.per_page_choices:
-            per_page = spec.default_per_page
-        filters = {k: raw.get(k, "") for k in spec.filters if raw.get(k, "") in spec.filters[k]}
+        per_page = _int(raw.get("per_page"), listing.default_per_page)
+        if per_page not in listing.per_page_choices:
+            per_page = listing.default_per_page
+        filters = {
+            name: raw[name]
+            for name in spec.filters
+            if raw.get(name) in listing.filters.get(name, ())
+        }
         return cls(
+            spec=spec,
             sort=sort,
             direction=direction,
             page=min(max(1, _int(raw.get("page"), 1)), MAX_PAGE),
             per_page=per_page,
-            q=raw.get("q", "").strip()[:MAX_QUERY_LENGTH],
+            q=raw.get("q", "").strip()[:MAX_SEARCH_LENGTH],
             filters=filters,
             cursor=raw.get("cursor", "")[:512],
         )
@@ -126,12 +145,16 @@ class TableState:
         )
 
     def params(self, **changes: Any) -> dict[str, Any]:
-        """URL parameters for this state with some changed; defaults are left out."""
-        state = replace(self, **changes)
+        """URL parameters for this state with some changed; defaults are left out.
+
+        The one serialiser of table state: links, hidden inputs, the export link and
+        the region cache key all come from here, in this order.
+        """
+        state = replace(self, **changes) if changes else self
         out: dict[str, Any] = {"sort": state.sort, "dir": state.direction}
         if state.page > 1:
             out["page"] = state.page
-        if state.per_page != DEFAULT_PER_PAGE:
+        if state.per_page != self.spec.listing.default_per_page:
             out["per_page"] = state.per_page
         if state.q:
             out["q"] = state.q
@@ -139,6 +162,14 @@ class TableState:
         if state.cursor:
             out["cursor"] = state.cursor
         return out
+
+
+def encode_params(params: Mapping[str, Any]) -> str:
+    """A query string for `params`; allowlisted tokens and numbers need no quoting."""
+    return "&".join(
+        f"{key}={value}" if key in _SAFE_PARAMS else f"{key}={quote_plus(str(value), safe='.')}"
+        for key, value in params.items()
+    )
 
 
 def _first_direction(spec: TableSpec, sort: str) -> Direction:
@@ -165,9 +196,6 @@ def encode_cursor(kind: str, key: tuple[Any, ...], skip: int = 0) -> str:
     return f"{kind[0]}.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}.{skip}"
 
 
-MAX_ID = 2**31 - 1  # INTEGER primary keys
-
-
 def cursor_id(raw: Any) -> int:
     """An id from a cursor: an integer a primary key can hold."""
     value = int(raw)
@@ -177,8 +205,8 @@ def cursor_id(raw: Any) -> int:
 
 
 def cursor_text(raw: Any) -> str:
-    """A text sort value from a cursor (PostgreSQL text cannot hold NUL)."""
-    if not isinstance(raw, str) or "\x00" in raw:
+    """A text sort value from a cursor: the characters text columns can hold."""
+    if not isinstance(raw, str) or has_control_chars(raw, multiline=True):
         raise ValueError("not a text value")
     return raw
 
@@ -199,6 +227,15 @@ def cursor_datetime(raw: Any) -> datetime:
     return value.astimezone(UTC)  # OverflowError near year 1 or 9999
 
 
+_CURSOR_VALUES: dict[type, Callable[[Any], Any]] = {
+    int: cursor_id,
+    str: cursor_text,
+    Decimal: cursor_decimal,
+    datetime: cursor_datetime,
+}
+"""How a cursor's sort value is checked, by the type the listing declares for the key."""
+
+
 def decode_cursor(spec: TableSpec, state: TableState) -> Seek | None:
     """The keyset seek a cursor asks for, or None if it is absent or malformed.
 
@@ -215,7 +252,7 @@ def decode_cursor(spec: TableSpec, state: TableState) -> Seek | None:
             return None
         if not 0 <= skip <= MAX_SKIP_PAGES * state.per_page:
             return None
-        convert = cursor_id if state.sort == "id" else spec.sort_types.get(state.sort, cursor_text)
+        convert = _CURSOR_VALUES[spec.listing.sortable[state.sort]]
         key = (convert(values[0]), cursor_id(values[1]))
     except (ValueError, TypeError, json.JSONDecodeError, ArithmeticError):
         return None
@@ -279,8 +316,7 @@ class TableView(Generic[T]):
 
     spec: TableSpec
     state: TableState
-    load: Callable[[Seek | None], Page[Any]]
-    key_of: Callable[[Any], tuple[Any, ...]]
+    load: Callable[[ListQuery, Seek | None], Page[Any]]
 
     @cached_property
     def seek(self) -> Seek | None:
@@ -291,7 +327,7 @@ class TableView(Generic[T]):
     def page(self) -> Page[Any]:
         """The rows of this state and their total (one query, on first use)."""
         try:
-            return self.load(self.seek)
+            return self.load(self.state.list_query(), self.seek)
         except AttributeError as exc:
             # Jinja reads an AttributeError from a property as "no such attribute" and
             # would log an UndefinedError about `page`, hiding the real fault.
@@ -302,36 +338,14 @@ class TableView(Generic[T]):
         """The table's path, resolved once per page (url_for is slow in a loop)."""
         return url_for(self.spec.endpoint)
 
-    @cached_property
-    def _search_part(self) -> str:
-        """The query-string tail every link keeps: search and filters, encoded once."""
-        state = self.state
-        tail = {"q": state.q} if state.q else {}
-        tail.update({k: v for k, v in state.filters.items() if v})
-        return "&" + urlencode(tail) if tail else ""
-
     def url(self, **changes: Any) -> str:
-        """This table's URL with some state changed (same parameters as TableState.params)."""
-        state = self.state
-        sort = changes.get("sort", state.sort)
-        direction = changes.get("direction", state.direction)
-        page = changes.get("page", state.page)
-        per_page = changes.get("per_page", state.per_page)
-        cursor = changes.get("cursor", state.cursor)
-        url = f"{self.base_url}?sort={quote_plus(sort)}&dir={direction}"
-        if page > 1:
-            url += f"&page={page}"
-        if per_page != DEFAULT_PER_PAGE:
-            url += f"&per_page={per_page}"
-        url += self._search_part
-        if cursor:
-            url += "&cursor=" + quote_plus(cursor, safe=".")
-        return url
+        """This table's URL with some state changed (see TableState.params)."""
+        return f"{self.base_url}?{encode_params(self.state.params(**changes))}"
 
     @cached_property
     def sort_urls(self) -> dict[str, str]:
         """Every sortable column's link, built once per page."""
-        return {c.key: self._sort_url(c) for c in self.spec.columns if c.sortable}
+        return {c.key: self._sort_url(c) for c in self.spec.columns if self.spec.sorts(c)}
 
     def _sort_url(self, column: Column) -> str:
         """Clicking a header: same column flips direction; a new column starts at page 1."""
@@ -353,7 +367,7 @@ class TableView(Generic[T]):
         cells = []
         for column in self.spec.columns:
             aria = self.sort_state(column)
-            url = self.sort_urls[column.key] if column.sortable else ""
+            url = self.sort_urls.get(column.key, "")
             cells.append(HeaderCell(column, aria, url, _INDICATORS[aria]))
         return cells
 
@@ -372,12 +386,12 @@ class TableView(Generic[T]):
         distance = number - current
         if items and 0 < distance <= MAX_SKIP_PAGES + 1:
             cursor = encode_cursor(
-                "after", self.key_of(items[-1]), (distance - 1) * self.page.per_page
+                "after", sort_key(items[-1], self.state.sort), (distance - 1) * self.page.per_page
             )
             return Link(number, self.url(page=number, cursor=cursor))
         if items and 0 < -distance <= MAX_SKIP_PAGES + 1:
             cursor = encode_cursor(
-                "before", self.key_of(items[0]), (-distance - 1) * self.page.per_page
+                "before", sort_key(items[0], self.state.sort), (-distance - 1) * self.page.per_page
             )
             return Link(number, self.url(page=number, cursor=cursor))
         return Link(number, self.url(page=number, cursor=""))
@@ -437,25 +451,8 @@ class TableView(Generic[T]):
 
 def build_view(
     spec: TableSpec,
-    args: MultiDict[str, str],
-    repo: Any,
-    *,
-    count: Callable[[ListQuery], int] | None = None,
-    columns: RowsSelect | None = None,
+    args: Mapping[str, str],
+    load: Callable[[ListQuery, Seek | None], Page[Any]],
 ) -> TableView[Any]:
-    """A TableView for any repository: parse now; count and fetch (by keyset when asked) on
-    first use of `view.page`.
-
-    `count` supplies the total (a cached count) instead of the repository's
-    exact COUNT; with `columns` the page holds plain rows of that select.
-    """
-    state = TableState.from_args(spec, args)
-
-    def load(seek: Seek | None) -> Page[Any]:
-        query = state.list_query()
-        total = count(query) if count is not None else None
-        if columns is not None:
-            return repo.list_rows(columns, query, total=total, seek=seek)  # type: ignore[no-any-return]
-        return repo.list(query, total=total, seek=seek)  # type: ignore[no-any-return]
-
-    return TableView(spec, state, load, key_of=lambda row: repo.sort_key(row, state.sort))
+    """A TableView: the URL parsed now, the page loaded by `load` (a service) on first use."""
+    return TableView(spec, TableState.from_args(spec, args), load)

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from app.api.openapi import OPERATIONS, PREFIX, REF
 from app.api.schemas import ItemOut
+from app.core.listing import MAX_PER_PAGE
 from app.policy import declared_policy
-from app.repositories.base import MAX_PER_PAGE
 from app.repositories.items import ItemRepository
 from app.repositories.users import UserRepository
 

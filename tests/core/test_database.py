@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from app.core import sql
+from app.core.listing import ListQuery
 from app.extensions import db
 from app.policy import policy
-from app.repositories.base import ListQuery
 from app.services.items import export_rows
 from tests.conftest import _build_app, make_settings
 

@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app.core.events import Event, EventBus, EventType, FunctionHandler
+from app.core.events import Actor, Event, EventBus, EventType, FunctionHandler
 from app.extensions import db
 from app.models import AuditLog, User
-from app.services.users import Actor, create_user
+from app.services.users import create_user
 
 
 def _collector(name: str, seen: list[str], *types: EventType) -> FunctionHandler:
@@ -40,8 +40,8 @@ def test_middleware_runs_in_order_and_can_drop() -> None:
     )
     bus.add_middleware(lambda e: None if e.payload.get("drop") else e)
     bus.subscribe(FunctionHandler("r", frozenset(), lambda e: received.append(e.payload)))
-    bus.publish_sync(Event(type=EventType.AUDIT_LOG))
-    bus.publish_sync(Event(type=EventType.AUDIT_LOG, payload={"drop": True}))
+    bus.publish_sync(Event(type=EventType.ITEM_CREATED))
+    bus.publish_sync(Event(type=EventType.ITEM_CREATED, payload={"drop": True}))
     assert order == ["first", "second", "first", "second"]
     assert received == [{"step": 2}]
 

@@ -8,14 +8,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from app.core.listing import MAX_PER_PAGE, ListQuery
 from app.extensions import db
 from app.models import Item, User
-from app.repositories.base import (
-    MAX_PER_PAGE,
-    ListQuery,
-    QueryError,
-    UnknownSortError,
-)
+from app.repositories.base import QueryError, UnknownSortError
 from app.repositories.items import ItemRepository
 from app.repositories.users import UserRepository
 
@@ -144,7 +140,7 @@ def test_search_and_filters(any_app: Flask) -> None:
 
 
 def test_page_window_marks_gaps() -> None:
-    from app.repositories.base import Page
+    from app.core.listing import Page
 
     page: Page[Item] = Page(items=[], page=10, per_page=10, total=500)
     assert page.window(2) == [1, None, 8, 9, 10, 11, 12, None, 50]

@@ -14,11 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from app.core.events import Actor
 from app.extensions import db
 from app.models import User
 from app.models.item import Item
 from app.services import items as item_service
-from app.services.users import Actor
+from app.services.items import ItemCreate
 from tests.conftest import PASSWORD, login
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -71,7 +72,7 @@ def test_another_users_items_answer_404_exactly_like_missing_ones(
             item = item_service.create_item(
                 session,
                 owner,
-                {"name": f"{role} thing", "status": "active", "price": "10.00"},
+                ItemCreate(name=f"{role} thing", status="active", price="10.00"),
                 actor=Actor(user_id=owner.id),
             )
             ids[role] = item.id

@@ -37,7 +37,6 @@ from app.core.cache.serialization import dumps
 from app.core.cache.stampede import Loads, Policy
 from app.core.cache.ticker import TICKER
 from app.core.cache.tiers import FOREVER, CacheTier, Entry
-from app.core.events import Event, EventBus, EventType
 
 log = logging.getLogger(__name__)
 
@@ -394,11 +393,6 @@ class Cache:
             self._pending.add(invalidation)
         labels = metrics.INVALIDATIONS.labels(kind=invalidation.kind, origin="local")
         self._count("invalidations", labels)
-        if self._publish_events:
-            payload = (sent or invalidation).payload()
-            EventBus.get_instance().publish_sync(
-                Event(type=EventType.CACHE_INVALIDATED, payload=payload)
-            )
 
     def _drop_local(self, invalidation: Invalidation) -> None:
         self.generation = next(self._generations)
