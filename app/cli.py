@@ -32,6 +32,18 @@ db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
 users_cli = AppGroup("users", help="Manage user accounts.")
 
 
+def _require_schema() -> None:
+    """Stop with a clear message (exit 1) when the database is not migrated to the newest
+    schema, instead of a traceback from the first query."""
+    if not migrations.is_current(db.engine):
+        click.echo(
+            "Error: the database schema is missing or out of date. "
+            "Run `flask --app app db upgrade` first.",
+            err=True,
+        )
+        sys.exit(1)
+
+
 @db_cli.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
@@ -68,6 +80,7 @@ def db_downgrade(revision: str) -> None:
 )
 def seed(users: int, items: int) -> None:
     """Load demo data (idempotent: a second run adds nothing)."""
+    _require_schema()
     settings = get_settings()
     started = time.perf_counter()
 
@@ -100,6 +113,7 @@ def seed(users: int, items: int) -> None:
 @click.option("--name", default="")
 def users_create(email: str, password: str, role: str, name: str) -> None:
     """Create an account."""
+    _require_schema()
     settings = get_settings()
     try:
         with db.transaction() as session:
@@ -141,6 +155,7 @@ def users_import(file: Path, dry_run: bool, rejects_path: Path | None) -> None:
     counts them); 1 when the file is unusable (nothing is changed) or a batch
     failed (the batches before it stay committed, and the summary says which).
     """
+    _require_schema()
     rejects_path = rejects_path or file.with_name(f"{file.stem}.rejects.csv")
     try:
         if rejects_path.resolve() == file.resolve():

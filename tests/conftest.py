@@ -29,10 +29,10 @@ from app.core.events import EventBus
 from app.core.sql import SAFE_METHODS
 from app.extensions import db
 from app.settings import Settings, normalize_database_url
+from tests.factories import FAST_ITERATIONS, PASSWORD, make_role_accounts, make_user
 
 RUN_ID = uuid.uuid4().hex[:8]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-FAST_ITERATIONS = 1_000  # hashing cost is tested in tests/utils; elsewhere keep tests quick
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -258,33 +258,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # --- accounts ------------------------------------------------------------------
 
-PASSWORD = "correct-horse-battery"
-
-
-def create_role_accounts(session: Any) -> dict[str, int]:
-    """One account per role, <role>@example.com with password PASSWORD; ids by role."""
-    from app.services.users import create_user
-
-    ids: dict[str, int] = {}
-    for role in ("admin", "user", "guest"):
-        user = create_user(
-            session,
-            email=f"{role}@example.com",
-            name=role.title(),
-            role=role,
-            password=PASSWORD,
-            iterations=FAST_ITERATIONS,
-        )
-        ids[role] = user.id
-    return ids
-
 
 @pytest.fixture
 def accounts(app: Flask) -> dict[str, int]:
     """One account per role (password PASSWORD); returns their ids by role."""
-
     with app.app_context(), db.transaction() as session:
-        return create_role_accounts(session)
+        return make_role_accounts(session)
 
 
 def login(client: FlaskClient, email: str, password: str = PASSWORD, **extra: str) -> Any:
@@ -316,7 +295,6 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
     import redis
 
     from app.core.cache import get_cache
-    from app.services.users import create_user
 
     url = require("REDIS_URL")
     prefix = f"test-{uuid.uuid4().hex[:8]}"
@@ -330,13 +308,7 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
         app.config["WTF_CSRF_ENABLED"] = False
         apps.append(app)
     with apps[0].app_context(), db.transaction() as session:
-        create_user(
-            session,
-            email="user@example.com",
-            name="U",
-            password=PASSWORD,
-            iterations=FAST_ITERATIONS,
-        )
+        make_user(session, "user@example.com", name="U")
     yield apps[0], apps[1]
     for app in apps:
         get_cache(app).close()
@@ -344,19 +316,3 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)
-
-
-def seed_items(app: Flask, owner_id: int, rows: list[tuple[str, str, str]]) -> list[int]:
-    """Insert (name, price, status) items for an owner; returns their ids in order."""
-    from decimal import Decimal
-
-    from app.models import Item
-
-    with app.app_context(), db.transaction() as session:
-        items = [
-            Item(owner_id=owner_id, name=n, price=Decimal(p), status=s, description=f"about {n}")
-            for n, p, s in rows
-        ]
-        session.add_all(items)
-        session.flush()
-        return [item.id for item in items]

@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from app.extensions import db
-from tests.conftest import _build_app, create_role_accounts, login, make_settings, seed_items
+from tests.conftest import _build_app, login, make_settings
+from tests.factories import make_role_accounts, seed_items
 
 
 def _eventually(fetch: Callable[[], str], wanted: str, timeout: float = 2.0) -> str:
@@ -160,7 +161,7 @@ def test_table_cache_ttl_zero_renders_the_region_every_time(
 ) -> None:
     app = _build_app(make_settings(tmp_path, database_url=sqlite_url, table_cache_ttl=0))
     with app.app_context(), db.transaction() as session:
-        create_role_accounts(session)
+        make_role_accounts(session)
     user = _client_as(app, "user@example.com")
     user.get("/items")
     statements = _count_queries(app)

@@ -24,6 +24,22 @@ def test_db_upgrade_builds_the_schema(tmp_path: Path) -> None:
     assert "user_account" in inspect(create_engine(url)).get_table_names()
 
 
+def test_commands_on_an_unmigrated_database_say_how_to_migrate(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    runner = create_app(make_settings(tmp_path, database_url=url)).test_cli_runner()
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("email\nnew@example.com\n", encoding="utf-8")
+    for args in (
+        ["users", "create", "--email", "new@example.com", "--password", "long-enough-1"],
+        ["users", "import", str(csv_file)],
+        ["seed", "--items", "0"],
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "flask --app app db upgrade" in result.output, result.output
+        assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+
+
 def test_seed_is_idempotent(app: Flask) -> None:
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed", "--items", "250", "--users", "2"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from tests.conftest import PASSWORD, login
+from tests.conftest import login
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.redis
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -50,3 +52,10 @@ def downgrade(
 ) -> None:
     """Revert migrations down to `revision`."""
     command.downgrade(alembic_config(url, connection), revision)
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the database's schema is at the newest migration (False for an empty one)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() == head

@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import PASSWORD, login
+from tests.conftest import login
+from tests.factories import PASSWORD
 
 SECRET = "test-secret-key-" + "x" * 32
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditLog
-from tests.conftest import PASSWORD, seed_items
+from tests.factories import PASSWORD, seed_items
 
 PROBLEM = "application/problem+json"
 INJECTIONS = (

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,10 @@ from app import create_app  # noqa: E402
 from app.api.auth import auth_service  # noqa: E402
 from app.api.openapi import OPERATIONS  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import Item, User  # noqa: E402
+from app.models import User  # noqa: E402
 from app.policy import declared_policy  # noqa: E402
-from tests.conftest import create_role_accounts, make_settings  # noqa: E402
+from tests.conftest import make_settings  # noqa: E402
+from tests.factories import make_items, make_role_accounts  # noqa: E402
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 CHECKS = (
@@ -67,11 +67,9 @@ def fuzz_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
 def fuzz_users(fuzz_app: Flask) -> dict[str, int]:
     """One account per role (ids by role), and a few items, most of them owned by `user`."""
     with fuzz_app.app_context(), db.transaction() as session:
-        ids = create_role_accounts(session)
-        session.add_all(
-            Item(owner_id=ids[owner], name=f"item {n}", price=Decimal(n), status="active")
-            for n, owner in enumerate(["user", "user", "admin", "user"], start=1)
-        )
+        ids = make_role_accounts(session)
+        for n, owner in enumerate(["user", "user", "admin", "user"], start=1):
+            make_items(session, ids[owner], [(f"item {n}", str(n), "active")])
     return ids
 
 

@@ -6,22 +6,14 @@ import pytest
 from playwright.sync_api import Page
 
 from app.extensions import db
-from app.services.users import create_user
-from tests.conftest import FAST_ITERATIONS, PASSWORD, LiveServer
+from tests.conftest import LiveServer
+from tests.factories import PASSWORD, make_role_accounts
 
 
 @pytest.fixture
 def live_accounts(live_server: LiveServer) -> LiveServer:
     with live_server.app.app_context(), db.transaction() as session:
-        for role in ("admin", "user", "guest"):
-            create_user(
-                session,
-                email=f"{role}@example.com",
-                name=f"{role.title()} Person",
-                role=role,
-                password=PASSWORD,
-                iterations=FAST_ITERATIONS,
-            )
+        make_role_accounts(session, name_suffix=" Person")
     return live_server
 
 

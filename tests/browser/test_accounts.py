@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD, LiveServer
+from tests.conftest import LiveServer
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 

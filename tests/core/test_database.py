@@ -79,13 +79,30 @@ def test_a_get_request_reads_without_a_transaction(real_pg_app: Flask) -> None:
     assert in_tx.name == "IDLE"  # autocommit: no BEGIN, no ROLLBACK round trips
 
 
+def _transaction_status() -> str:
+    status = db.session.connection().connection.dbapi_connection.info.transaction_status  # type: ignore[union-attr]
+    return str(status.name)
+
+
+def _users_named(email: str) -> int:
+    return int(
+        db.session.execute(
+            text("SELECT count(*) FROM user_account WHERE email = :e"), {"e": email}
+        ).scalar_one()
+    )
+
+
 def test_a_post_request_writes_in_a_transaction(real_pg_app: Flask) -> None:
     with real_pg_app.test_request_context("/items", method="POST"):
         _insert_user("post-writer@example.com")
+        assert _transaction_status() == "INTRANS"  # not autocommit: the write can roll back
         db.session.rollback()  # leave the shared test database as it was
+        assert _users_named("post-writer@example.com") == 0
     with real_pg_app.app_context():  # CLI commands and jobs write too
         _insert_user("cli-writer@example.com")
+        assert _transaction_status() == "INTRANS"
         db.session.rollback()
+        assert _users_named("cli-writer@example.com") == 0
 
 
 def test_a_connection_killed_while_idle_is_replaced_before_use(

@@ -13,6 +13,7 @@ from aiosmtpd.handlers import Message
 
 from app.core.mail import FileMailTransport, Mail, SmtpMailTransport
 from tests.conftest import free_port
+from tests.factories import make_user
 
 MAIL = Mail(
     to="ada@example.com",
@@ -77,16 +78,13 @@ def test_reset_email_arrives_over_smtp(
 ) -> None:
     from app import create_app
     from app.extensions import db
-    from app.services.users import create_user
-    from tests.conftest import FAST_ITERATIONS, make_settings
+    from tests.conftest import make_settings
 
     url, inbox = smtp_server
     app = create_app(make_settings(tmp_path, database_url=sqlite_url, smtp_url=url))
     app.config["WTF_CSRF_ENABLED"] = False
     with app.app_context(), db.transaction() as session:
-        create_user(
-            session, email="ada@example.com", password="long-enough", iterations=FAST_ITERATIONS
-        )
+        make_user(session, "ada@example.com")
     assert app.test_client().post("/forgot", data={"email": "ada@example.com"}).status_code == 200
     assert [m["To"] for m in inbox.messages] == ["ada@example.com"]
     assert "/reset/" in inbox.messages[0].as_string()

@@ -23,8 +23,8 @@ from app.core.mail import MemoryMailTransport
 from app.core.throttle import MAX_LOCK_SECONDS, MemoryFailureThrottle, lock_seconds
 from app.extensions import db
 from app.models import AuditLog, User
-from app.services.users import create_user
-from tests.conftest import FAST_ITERATIONS, PASSWORD, login, make_settings
+from tests.conftest import login, make_settings
+from tests.factories import FAST_ITERATIONS, PASSWORD, make_user
 
 CSRF_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
 HTMX = {"HX-Request": "true", "HX-Request-Type": "partial", "HX-Target": "login-form"}
@@ -97,7 +97,7 @@ def test_unknown_and_known_user_logins_take_about_as_long(sqlite_url: str, tmp_p
     )
     app.config["WTF_CSRF_ENABLED"] = False
     with app.app_context(), db.transaction() as session:
-        create_user(session, email="known@example.com", password=PASSWORD, iterations=iterations)
+        make_user(session, "known@example.com", iterations=iterations)
     client = app.test_client()
     timings: dict[str, list[float]] = {"known@example.com": [], "nobody@example.com": []}
     for i in range(4):

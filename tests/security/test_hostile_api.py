@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import db
 from app.models import User
-from app.services.users import create_user
-from tests.conftest import FAST_ITERATIONS, PASSWORD, login, make_settings
+from tests.conftest import login, make_settings
+from tests.factories import PASSWORD, make_user
 
 PROBLEM = "application/problem+json"
 
@@ -302,9 +302,7 @@ def test_tokens_follow_deletion_and_demotion_at_once(
     app: Flask, client: FlaskClient, accounts: dict[str, int]
 ) -> None:
     with app.app_context(), db.transaction() as session:
-        victim = create_user(
-            session, email="gone@example.com", password=PASSWORD, iterations=FAST_ITERATIONS
-        )
+        victim = make_user(session, "gone@example.com")
         victim_id = victim.id
     token = _token(client, "gone@example.com")
     assert client.get("/api/v1/me", headers=_bearer(token)).status_code == 200

@@ -20,7 +20,8 @@ from app.models import User
 from app.models.item import Item
 from app.services import items as item_service
 from app.services.items import ItemCreate
-from tests.conftest import PASSWORD, login
+from tests.conftest import login
+from tests.factories import PASSWORD
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 MISSING = 2_000_000_000

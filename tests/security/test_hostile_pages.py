@@ -17,7 +17,8 @@ from app.core.mail import MemoryMailTransport
 from app.extensions import db
 from app.models import AuditLog, User
 from app.services.users import create_user
-from tests.conftest import FAST_ITERATIONS, PASSWORD, login
+from tests.conftest import login
+from tests.factories import FAST_ITERATIONS, PASSWORD
 
 XSS = "<script>alert(1)</script>"
 ATTR_BREAK = "\"'><img src=x onerror=alert(1)>"

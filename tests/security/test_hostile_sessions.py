@@ -22,8 +22,8 @@ from sqlalchemy import select
 from app import create_app
 from app.extensions import db
 from app.models import User
-from app.services.users import create_user
-from tests.conftest import PASSWORD, login, make_settings, require
+from tests.conftest import login, make_settings, require
+from tests.factories import PASSWORD, make_user
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
@@ -244,7 +244,7 @@ def redis_case(sqlite_url: str, tmp_path: Path) -> Iterator[RedisCase]:
     app.config["WTF_CSRF_ENABLED"] = False
     email = f"user-{tag.hex[:8]}@example.com"
     with app.app_context(), db.transaction() as session:
-        create_user(session, email=email, name="U", password=PASSWORD, iterations=1_000)
+        make_user(session, email, name="U")
     store = redis.Redis.from_url(url)
     ip = "10.{}.{}.{}".format(*tag.bytes[:3])
     yield RedisCase(app=app, store=store, prefix=prefix, email=email, ip=ip)
@@ -344,13 +344,7 @@ def test_redis_identity_cache_never_outlives_a_revocation_on_another_instance(
     other.config["WTF_CSRF_ENABLED"] = False
     try:
         with redis_case.app.app_context(), db.transaction() as session:
-            create_user(
-                session,
-                email=f"admin-{redis_case.email}",
-                role="admin",
-                password=PASSWORD,
-                iterations=1_000,
-            )
+            make_user(session, f"admin-{redis_case.email}", role="admin")
             user = session.scalar(select(User).where(User.email == redis_case.email))
             assert user is not None
             user_id = user.id

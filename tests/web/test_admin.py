@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditLog, User
 from tests.conftest import login
+from tests.factories import PASSWORD
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 
@@ -75,6 +76,27 @@ def test_deactivation_ends_the_users_sessions(
     )
     assert victim.get("/profile").status_code == 303
     assert login(app.test_client(), "user@example.com").status_code == 422
+
+
+def test_a_refused_change_ends_no_sessions(
+    app: Flask, as_admin: FlaskClient, accounts: dict[str, int]
+) -> None:
+    api = app.test_client()
+    token = api.post(
+        "/api/v1/auth/login", json={"email": "user@example.com", "password": PASSWORD}
+    ).json["access_token"]  # type: ignore[index]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert api.get("/api/v1/me", headers=bearer).status_code == 200
+    refused = as_admin.post(
+        f"/admin/users/{accounts['user']}",
+        data={"role": "superuser", "is_active": "0"},
+        headers={**HX, "HX-Target": f"tr#user-{accounts['user']}"},
+    )
+    assert refused.status_code == 422
+    assert api.get("/api/v1/me", headers=bearer).status_code == 200  # the token still works
+    with app.app_context():
+        user = db.session.get(User, accounts["user"])
+        assert user is not None and user.is_active and user.role == "user"
 
 
 def test_admin_cannot_demote_or_delete_themselves(

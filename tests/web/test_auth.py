@@ -17,7 +17,8 @@ from app.extensions import db
 from app.models import AuditLog, User
 from app.repositories.users import UserRepository
 from app.utils.crypto import SEED_ITERATIONS, hash_password, parse_hash
-from tests.conftest import PASSWORD, login, make_settings
+from tests.conftest import login, make_settings
+from tests.factories import PASSWORD
 
 
 def test_anonymous_visitor_is_sent_to_sign_in_with_next(client: FlaskClient) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditLog, Item
-from tests.conftest import seed_items
+from tests.factories import seed_items
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial", "HX-Target": "div#items-table"}
 

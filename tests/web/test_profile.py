@@ -8,7 +8,8 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import PASSWORD, login
+from tests.conftest import login
+from tests.factories import PASSWORD
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 

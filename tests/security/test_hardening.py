@@ -1,6 +1,7 @@
-"""Findings of the security review, each kept as the test that guards its fix.
+"""Hardening of sign-in, sessions, reset links and request parsing.
 
-The reason strings name the severity the review gave each finding.
+Each test guards the fix of a finding from the security review; the comment
+above it names the finding and the severity the review gave it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from app.core.mail import MemoryMailTransport
 from app.extensions import db
 from app.models import User
 from app.utils.crypto import SEED_ITERATIONS, hash_password
-from tests.conftest import PASSWORD, login, make_settings, require
+from tests.conftest import login, make_settings, require
+from tests.factories import PASSWORD
 
 
 def _bearer(client: FlaskClient, email: str = "user@example.com") -> dict[str, str]:
@@ -254,9 +256,11 @@ def test_anonymous_sessions_do_not_live_for_two_weeks(sqlite_url: str, tmp_path:
     )
     store = redis.Redis.from_url(url)
     try:
-        app.test_client().get("/login")
+        page = app.test_client().get("/login")
+        assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
         ttls = [int(store.ttl(k)) for k in store.scan_iter(f"{prefix}:session:*")]
-        assert ttls == [] or max(ttls) <= 24 * 3600, ttls
+        assert len(ttls) == 1, ttls  # the form's CSRF token lives in this session
+        assert 0 < ttls[0] <= 24 * 3600, ttls
     finally:
         keys = list(store.scan_iter(f"{prefix}:*"))
         if keys:
