@@ -96,25 +96,44 @@ def drop(tags: Iterable[str]) -> None:
         cache.delete_tag(*sorted(tags))
 
 
-_KINDS: dict[type[Any], tuple[str, EventType, EventType, EventType]] = {
-    User: ("user", EventType.USER_CREATED, EventType.USER_UPDATED, EventType.USER_DELETED),
-    Item: ("item", EventType.ITEM_CREATED, EventType.ITEM_UPDATED, EventType.ITEM_DELETED),
+_ROW_EVENTS: dict[type[Any], tuple[str, dict[str, EventType]]] = {
+    User: (
+        "user",
+        {
+            "new": EventType.USER_CREATED,
+            "dirty": EventType.USER_UPDATED,
+            "deleted": EventType.USER_DELETED,
+        },
+    ),
+    Item: (
+        "item",
+        {
+            "new": EventType.ITEM_CREATED,
+            "dirty": EventType.ITEM_UPDATED,
+            "deleted": EventType.ITEM_DELETED,
+        },
+    ),
 }
 
 
 def flushed_events(session: Session) -> Iterator[Event]:
     """The events a flush amounts to: each user or item row created, changed or deleted."""
-    for group, position in ((session.new, 1), (session.dirty, 2), (session.deleted, 3)):
-        for obj in group:
-            kind = _KINDS.get(type(obj))
-            if kind is None:
+    for state, rows in (
+        ("new", session.new),
+        ("dirty", session.dirty),
+        ("deleted", session.deleted),
+    ):
+        for obj in rows:
+            known = _ROW_EVENTS.get(type(obj))
+            if known is None:
                 continue
-            payload = {}
-            if position == 2:
-                state = inspect(obj)
-                payload["fields"] = [a.key for a in state.attrs if a.history.has_changes()]
+            subject, kinds = known
+            payload: dict[str, Any] = {}
+            if state == "dirty":
+                changed = inspect(obj).attrs
+                payload["fields"] = [a.key for a in changed if a.history.has_changes()]
             yield Event(
-                type=kind[position], subject_type=kind[0], subject_id=str(obj.id), payload=payload
+                type=kinds[state], subject_type=subject, subject_id=str(obj.id), payload=payload
             )
 
 
