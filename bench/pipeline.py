@@ -92,7 +92,7 @@ def _loop_batch(session: Any, batch: list[Any], write_reject: Callable[[Any], No
     from app.core.events import SYSTEM
     from app.core.sql import transaction
     from app.repositories.users import UserRepository
-    from app.services.user_import import ALREADY_REGISTERED, RejectedRow, announce_created
+    from app.services.user_import import ALREADY_REGISTERED, RejectedRow, announce_imported
 
     repo = UserRepository(session)
     taken = repo.existing_emails([c.email for c in batch])
@@ -106,7 +106,7 @@ def _loop_batch(session: Any, batch: list[Any], write_reject: Callable[[Any], No
         return 0
     with transaction(session):
         for user in repo.add_all([c.to_user() for c in fresh]):
-            announce_created(session, user, SYSTEM)
+            announce_imported(session, user, SYSTEM)
     return len(fresh)
 
 

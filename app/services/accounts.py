@@ -74,25 +74,16 @@ def authenticate(
             reason="unknown" if user is None else "no_password",
         )
         return LoginResult(None, "unknown")
+    refused = None
     if not verify_password(password, user.password_hash):
         _equalize_cost(user.password_hash, password, iterations)
-        _publish(
-            session,
-            EventType.USER_LOGIN_FAILED,
-            user,
-            Actor(user_id=user.id, ip=ip),
-            reason="password",
-        )
-        return LoginResult(None, "password")
-    if not user.is_active:
-        _publish(
-            session,
-            EventType.USER_LOGIN_FAILED,
-            user,
-            Actor(user_id=user.id, ip=ip),
-            reason="inactive",
-        )
-        return LoginResult(None, "inactive")
+        refused = "password"
+    elif not user.is_active:
+        refused = "inactive"
+    if refused:
+        actor = Actor(user_id=user.id, ip=ip)
+        _publish(session, EventType.USER_LOGIN_FAILED, user, actor, reason=refused)
+        return LoginResult(None, refused)
     if needs_rehash(user.password_hash, iterations):
         user.password_hash = hash_password(password, iterations=iterations)
     user.last_login_at = utcnow()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.core.events import SYSTEM, Actor, EventType, publish
+from app.core.events import SYSTEM, Actor
 from app.core.sql import transaction
 from app.models.user import ROLES, User
 from app.repositories.users import UserRepository
@@ -37,7 +37,7 @@ from app.services.data_pipeline import (
     Tracked,
     ValidateStage,
 )
-from app.services.users import normalize_email
+from app.services.users import announce_created, normalize_email
 
 COLUMNS = ("email", "name", "role", "active")
 REQUIRED = ("email",)
@@ -280,7 +280,7 @@ def _batch_writer(
             with transaction(session):
                 users = UserRepository(session).add_all([c.to_user() for c in batch])
                 for user in users:
-                    announce_created(session, user, actor)
+                    announce_imported(session, user, actor)
         report.failed_batch = None
         report.batches.append(
             BatchResult(done.number, done.first_row, done.last_row, created=len(batch))
@@ -290,17 +290,9 @@ def _batch_writer(
     return write
 
 
-def announce_created(session: Session, user: User, actor: Actor) -> None:
+def announce_imported(session: Session, user: User, actor: Actor) -> None:
     """Publish USER_CREATED for an imported account (the audit handler records it)."""
-    publish(
-        session,
-        EventType.USER_CREATED,
-        subject=("user", user.id),
-        actor=actor,
-        email=user.email,
-        role=user.role,
-        source="import",
-    )
+    announce_created(session, user, actor, source="import")
 
 
 def _blank_counter(report: ImportReport) -> Callable[[CsvRow], bool]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
@@ -89,6 +91,12 @@ def create_user(
             password_changed_at=utcnow() if password else None,
         )
     )
+    announce_created(session, user, actor)
+    return user
+
+
+def announce_created(session: Session, user: User, actor: Actor, **extra: Any) -> None:
+    """Publish USER_CREATED for a new account (sign-up, admin, CLI or import)."""
     publish(
         session,
         EventType.USER_CREATED,
@@ -96,8 +104,8 @@ def create_user(
         actor=actor,
         email=user.email,
         role=user.role,
+        **extra,
     )
-    return user
 
 
 def get_user(session: Session, user_id: int) -> User:

@@ -192,17 +192,8 @@ def reset(token: str) -> Response:
     try:
         accounts.user_for_reset_token(db.session, token, get_settings().secret_key)
     except AppError as exc:
-        return _reset_page(
-            status=400,
-            token=token,
-            invalid=exc.message,
-            errors={},
-        )
-    return _reset_page(
-        token=token,
-        invalid=None,
-        errors={},
-    )
+        return _reset_page(status=400, token=token, invalid=exc.message, errors={})
+    return _reset_page(token=token, invalid=None, errors={})
 
 
 @bp.post("/reset/<token>")
@@ -224,19 +215,9 @@ def reset_submit(token: str) -> Response:
                 ip=client_ip(),
             )
     except ValidationFailed as exc:
-        return _reset_page(
-            status=422,
-            token=token,
-            invalid=None,
-            errors=exc.fields,
-        )
+        return _reset_page(status=422, token=token, invalid=None, errors=exc.fields)
     except AppError as exc:
-        return _reset_page(
-            status=400,
-            token=token,
-            invalid=exc.message,
-            errors={},
-        )
+        return _reset_page(status=400, token=token, invalid=exc.message, errors={})
     end_server_sessions(user.id)
     flash("Your password has been changed. Sign in with the new one.", "success")
     return see_other(url_for("auth.login"))
