@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, request, url_for
 from flask_login import current_user
 
-from app.errors import AppError, ValidationFailed
+from app.errors import AppError, RateLimited, ValidationFailed
 from app.extensions import db
 from app.htmx import render
 from app.mail import send_email
@@ -42,6 +42,26 @@ def _reset_page(**context: Any) -> Response:
     return render("auth/reset.html", fragments={"reset-form": "reset_form"}, **context)
 
 
+def _login_form(
+    *,
+    status: int,
+    next: str,
+    email: str,
+    error: str | None = None,
+    retry_after: int | None = None,
+) -> Response:
+    """The sign-in form again, keeping the email, with one message above it."""
+    return render(
+        "auth/login.html",
+        fragments=LOGIN_FRAGMENTS,
+        status=status,
+        next=next,
+        values={"email": email},
+        errors={"form": error} if error else {},
+        retry_after=retry_after,
+    )
+
+
 def _login_limit() -> str:
     return get_settings().login_rate_limit
 
@@ -64,24 +84,24 @@ def login_submit() -> Response:
     form = request.form
     email, password = form.get("email", "").strip(), form.get("password", "")
     target = safe_next(form.get("next"), url_for("home.index"))
-    with db.transaction() as session:
-        user = accounts.sign_in_attempt(
-            session,
-            email,
-            password,
-            throttle=login_throttle(),
-            iterations=get_settings().password_hash_iterations,
-            ip=client_ip(),
+    try:
+        with db.transaction() as session:
+            user = accounts.sign_in_attempt(
+                session,
+                email,
+                password,
+                throttle=login_throttle(),
+                iterations=get_settings().password_hash_iterations,
+                ip=client_ip(),
+            )
+    except RateLimited as exc:  # the form stays, with the wait counting down
+        response = _login_form(
+            status=429, next=target, email=email, retry_after=int(exc.headers["Retry-After"])
         )
+        response.headers.update(exc.headers)
+        return response
     if user is None:
-        return render(
-            "auth/login.html",
-            fragments=LOGIN_FRAGMENTS,
-            status=422,
-            next=target,
-            values={"email": email},
-            errors={"form": GENERIC_LOGIN_ERROR},
-        )
+        return _login_form(status=422, next=target, email=email, error=GENERIC_LOGIN_ERROR)
     sign_in(user, remember=form.get("remember") == "on")
     flash(f"Welcome back, {user.name or user.email}.", "success")
     return see_other(target)
