@@ -418,18 +418,24 @@ class TableView(Generic[T]):
                 PagerItem("‹ Prev", to(page.page - 1), rel="prev", aria_label="Previous page"),
             )
         else:
-            before = (PagerItem("« First"), PagerItem("‹ Prev"))
+            before = (
+                PagerItem("« First", aria_label="First page"),
+                PagerItem("‹ Prev", aria_label="Previous page"),
+            )
         if page.has_next:
             after = (
                 PagerItem("Next ›", to(page.page + 1), rel="next", aria_label="Next page"),
                 PagerItem("Last »", to(page.pages), aria_label="Last page"),
             )
         else:
-            after = (PagerItem("Next ›"), PagerItem("Last »"))
+            after = (
+                PagerItem("Next ›", aria_label="Next page"),
+                PagerItem("Last »", aria_label="Last page"),
+            )
         numbers = tuple(
             PagerItem("…", gap=True)
             if link is None
-            else PagerItem(f"{link.page:,}", current=True)
+            else PagerItem(f"{link.page:,}", current=True, aria_label=f"Page {link.page}")
             if link.page == page.page
             else PagerItem(f"{link.page:,}", link.url, aria_label=f"Page {link.page}")
             for link in self.window
@@ -449,11 +455,13 @@ class TableView(Generic[T]):
 
     @cached_property
     def scope(self) -> str:
-        """What the search and filters select, in words: 'matching “lamp”, status draft'."""
+        """What the search and filters select, in words: 'matching “lamp” with status draft'."""
         state = self.state
         parts = [f"matching “{state.q}”"] if state.q else []
-        parts += [f"{name.replace('_', ' ')} {value}" for name, value in state.filters.items()]
-        return ", ".join(parts)
+        filters = [f"{name.replace('_', ' ')} {value}" for name, value in state.filters.items()]
+        if filters:
+            parts.append("with " + " and ".join(filters))
+        return " ".join(parts)
 
     @cached_property
     def kept_params(self) -> list[tuple[str, Any]]:

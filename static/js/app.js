@@ -100,13 +100,13 @@
 (function () {
   "use strict";
   var key = null;
-  function keyOf(el) {
-    return el instanceof HTMLElement ? (el.getAttribute("data-focus-key") || el.id || null) : null;
+  function attr(el, name) {
+    return el instanceof HTMLElement && el !== document.body ? el.getAttribute(name) : null;
   }
   document.addEventListener("htmx:before:request", function (evt) {
     var source = evt.detail && evt.detail.ctx && evt.detail.ctx.sourceElement;
     var active = document.activeElement;
-    key = keyOf(active && active !== document.body ? active : source);
+    key = attr(source, "data-focus-key") || attr(active, "data-focus-key") || attr(active, "id") || null;
   });
   document.addEventListener("htmx:after:settle", function () {
     var wanted = key;
