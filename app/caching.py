@@ -19,7 +19,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from app.core.cache import TwoTierCache, get_cache
+from app.core.cache.flask import TwoTierCache, get_cache
 from app.core.events import Event, EventBus, EventType
 from app.extensions import db
 from app.settings import Settings
@@ -134,7 +134,7 @@ def watch_orm_writes() -> None:
 def init_caching(app: Flask, settings: Settings) -> None:
     """One cache configuration for our @cached and Flask-Caching alike."""
     app.config.update(
-        CACHE_TYPE="app.core.cache.FlaskCachingBackend",
+        CACHE_TYPE="app.core.cache.flask.FlaskCachingBackend",
         CACHE_REDIS_URL=settings.redis_url,
         CACHE_KEY_PREFIX=f"{settings.redis_key_prefix}:cache",
         CACHE_DEFAULT_TTL=settings.cache_default_ttl,

@@ -13,7 +13,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from app import get_settings
 from app.core import migrations
-from app.core.cache import get_cache
+from app.core.cache.flask import get_cache
 from app.errors import AppError
 from app.extensions import db
 from app.models.user import ROLES

@@ -25,7 +25,7 @@ from flask import request
 from markupsafe import Markup
 
 from app import get_settings
-from app.core.cache import get_cache
+from app.core.cache.flask import get_cache
 from app.core.database import SAFE_METHODS
 from app.web.tables import TableView
 

@@ -13,13 +13,14 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.core.cache.redis_tier import DOWN_ERRORS, RedisCache
+from app.core.cache.tiers import CacheTier
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,20 @@ class Invalidation:
             return "prefix"
         return "tag" if self.tags else "key"
 
-    def payload(self) -> dict[str, Any]:
-        """Return the plain-data form (the EventBus payload and the wire format)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+    def apply_to(self, tier: CacheTier) -> None:
+        """Drop what this names from one tier (L1, or L2 for every instance)."""
+        if self.everything:
+            tier.clear()
+            return
+        tier.delete(self.keys)
+        for prefix in self.prefixes:
+            tier.delete_prefix(prefix)
+        for tag in self.tags:
+            tier.delete_tag(tag)
 
     def to_bytes(self) -> bytes:
         """Encode for the channel (JSON: readable with redis-cli SUBSCRIBE)."""
-        return json.dumps(self.payload(), separators=(",", ":")).encode()
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Invalidation:
@@ -81,12 +89,8 @@ class PendingInvalidations:
     def __len__(self) -> int:
         return len(self._items) + self._overflow
 
-    def add(self, invalidation: Invalidation) -> None:
-        """Keep one for later."""
-        self.extend([invalidation])
-
-    def extend(self, invalidations: list[Invalidation]) -> None:
-        """Keep several for later, in order."""
+    def add(self, *invalidations: Invalidation) -> None:
+        """Keep these for later, in order."""
         with self._lock:
             room = self._limit - len(self._items)
             self._items.extend(invalidations[:room])

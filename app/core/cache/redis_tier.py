@@ -16,16 +16,15 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from itertools import islice
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.core.cache import metrics
-from app.core.cache.memory import Clock
 from app.core.cache.serialization import UnsupportedValueError, dumps, loads
-from app.core.cache.tiers import Entry, TierName
+from app.core.cache.tiers import Clock, Entry, TierName
 
 log = logging.getLogger(__name__)
 
@@ -87,25 +86,9 @@ class RedisCache:
         """Whether Redis answered the last call."""
         return self._down_since is None
 
-    @property
-    def state(self) -> Literal["up", "down"]:
-        """`up` or `down`, for /readyz."""
-        return "up" if self._down_since is None else "down"
-
-    @property
-    def down_since(self) -> float | None:
-        """Wall-clock time Redis was first seen down, or None while it is up."""
-        return self._down_since
-
     def on_recover(self, callback: Callable[[], None]) -> None:
         """Call `callback` once each time Redis answers again after being down."""
         self._recover_callbacks.append(callback)
-
-    def ping(self) -> bool:
-        """Ask Redis now (even while marked down); return whether it answered."""
-        with self._guard() as guard:
-            self.client.ping()
-        return not guard.failed
 
     def get_entry(self, key: str) -> Entry | None:
         """Return the live entry for `key`, or None (also when Redis is down)."""

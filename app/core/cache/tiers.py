@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 TierName = Literal["l1", "l2"]
+
+Clock = Callable[[], float]
+"""Seconds from an arbitrary origin that never goes back (`time.monotonic`, or a fake in tests)."""
 
 FOREVER = math.inf
 """A TTL that never runs out (Flask-Caching's timeout 0)."""
@@ -58,8 +61,8 @@ class CacheTier(Protocol):
         """Drop every key starting with `prefix`."""
         ...
 
-    def delete_tag(self, tag: str) -> list[str]:
-        """Drop every key stored under `tag`; return the keys dropped, as far as known."""
+    def delete_tag(self, tag: str) -> object:
+        """Drop every key stored under `tag`."""
         ...
 
     def clear(self) -> None:
@@ -76,10 +79,6 @@ class CacheTier(Protocol):
 
     def is_locked(self, key: str) -> bool:
         """Whether someone holds the load lock for `key`."""
-        ...
-
-    def ping(self) -> bool:
-        """Ask the backend now, even while it is marked down; return whether it answered."""
         ...
 
     def close(self) -> None:
