@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import datetime as dt
 import logging
@@ -22,6 +23,7 @@ import pytest
 from flask import Flask, Response
 from prometheus_client import REGISTRY
 
+import app.core.cache as cache_package
 from app.core.cache import (
     FOREVER,
     Cache,
@@ -983,6 +985,29 @@ def test_init_app_reads_the_config_and_is_idempotent() -> None:
         "l1_max_entries": 10,
         "pending_invalidations": 0,
     }
+
+
+def test_only_the_flask_module_of_the_cache_imports_flask() -> None:
+    # Services use @cached; what they reach of the cache must not need a web framework.
+    flaskish = ("flask", "flask_caching", "app.core.cache.flask")
+    for path in sorted(Path(cache_package.__file__).parent.glob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        found = {n for n in names if any(n == f or n.startswith(f + ".") for f in flaskish)}
+        assert bool(found) == (path.name == "flask.py"), (path.name, found)
+    script = (
+        "import sys, app.core.cache, app.services.identity\n"
+        "print(sorted(m for m in ('flask_caching', 'app.core.cache.flask') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=root
+    ).stdout
+    assert loaded.strip() == "[]"
 
 
 def test_get_cache_without_init_app_says_what_to_do() -> None:

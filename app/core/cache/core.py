@@ -90,7 +90,8 @@ class Cache:
         self._async_flights = AsyncSingleFlight()
         self.local_keys = LocalKeys(DEFAULT_MAX_LOCAL_ENTRIES)
         self._pending = PendingInvalidations(max_pending, origin=self.origin)
-        self._counts = dict.fromkeys(CacheStats.__slots__[1:], 0)  # all but l1_hits: tallied
+        self._counts = dict.fromkeys(("l1_misses", "l2_hits", "l2_misses", "loads"), 0)
+        self._counts["remote_invalidations"] = 0  # l1_hits are tallied apart: see `get`
         self._hits = metrics.l1_hit_tally()
         self.get = self.l1.reader(self._get_below_l1, self._hits)
         self.get_l1 = self.l1.reader(return_default, self._hits)
@@ -210,12 +211,10 @@ class Cache:
 
     def health(self) -> dict[str, Any]:
         """Report tier and channel state for /readyz."""
-        channel = self.channel
+        l2, channel = self.l2, self.channel
         return {
-            "redis": "disabled" if self.l2 is None else ("up" if self.l2.available else "down"),
-            "invalidation": "disabled"
-            if channel is None
-            else ("listening" if channel.connected else "down"),
+            "redis": "disabled" if l2 is None else ("up" if l2.available else "down"),
+            "invalidation": "disabled" if channel is None else _listening(channel.connected),
             "l1_entries": len(self.l1),
             "l1_max_entries": self.l1.max_entries,
             "pending_invalidations": len(self._pending),
@@ -367,6 +366,10 @@ class Cache:
     def _count(self, name: str, series: Any) -> None:
         self._counts[name] += 1
         series.inc()
+
+
+def _listening(connected: bool) -> str:
+    return "listening" if connected else "down"
 
 
 def _seconds(ttl: Ttl, default: float) -> float:

@@ -64,15 +64,12 @@ class CachedFunction(Protocol, Generic[P, R_co]):
 
     def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> None:
         """Drop the cached result of this call, everywhere."""
-        ...
 
     def invalidate_all(self) -> None:
         """Drop the cached results of every call of this function, everywhere."""
-        ...
 
     def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Return the key this call is cached under."""
-        ...
 
 
 def cached(

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 Kind = Literal["key", "prefix", "tag", "all"]
 OnMessage = Callable[["Invalidation"], None]
 OnGap = Callable[[], None]
+_POLL = 0.2  # seconds a listener waits for a message before checking whether to stop
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,19 +113,15 @@ class InvalidationChannel(Protocol):
     @property
     def connected(self) -> bool:
         """Whether messages from other instances are reaching us right now."""
-        ...
 
     def publish(self, invalidation: Invalidation) -> bool:
         """Send to the other instances; return whether the channel took it."""
-        ...
 
     def start(self, on_message: OnMessage, on_gap: OnGap) -> None:
         """Begin delivering messages; `on_gap` runs whenever some may have been missed."""
-        ...
 
     def close(self) -> None:
         """Stop delivering and release the connection (joins any thread)."""
-        ...
 
 
 class LocalHub:
@@ -187,20 +184,15 @@ class LocalChannel:
 
 
 _CHANNELS: weakref.WeakSet[RedisChannel] = weakref.WeakSet()
-_fork_hook = threading.Lock()
-_fork_hook_installed = False
 
 
 class RedisChannel:
     """Redis pub/sub on `<namespace>#invalidate`, heard by a daemon thread per instance."""
 
-    def __init__(
-        self, tier: RedisCache, *, reconnect_interval: float = 1.0, poll: float = 0.2
-    ) -> None:
+    def __init__(self, tier: RedisCache, *, reconnect_interval: float = 1.0) -> None:
         self.name = f"{tier.namespace}#invalidate"
         self._tier = tier
         self._reconnect_interval = reconnect_interval
-        self._poll = poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handlers: tuple[OnMessage, OnGap] | None = None
@@ -226,7 +218,6 @@ class RedisChannel:
         )
         self._thread.start()
         _CHANNELS.add(self)
-        _install_fork_hook()
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until subscribed (tests and startup checks)."""
@@ -236,7 +227,7 @@ class RedisChannel:
         """Stop the listener thread and wait for it."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self._poll + 2.0)
+            self._thread.join(timeout=_POLL + 2.0)
         self._thread = None
         self._connected.clear()
         if self._listener is not None:
@@ -262,7 +253,7 @@ class RedisChannel:
             pubsub.subscribe(self.name)
             confirmations = 0
             while not self._stop.is_set():
-                message = pubsub.get_message(timeout=self._poll)
+                message = pubsub.get_message(timeout=_POLL)
                 if message is None:
                     continue
                 if message["type"] == "subscribe":
@@ -318,15 +309,10 @@ class RedisChannel:
             self.start(*self._handlers)
 
 
-def _install_fork_hook() -> None:
-    """Restart listeners in a forked child (gunicorn --preload builds the app before forking)."""
-    global _fork_hook_installed
-    with _fork_hook:
-        if not _fork_hook_installed:
-            os.register_at_fork(after_in_child=_restart_channels)
-            _fork_hook_installed = True
-
-
 def _restart_channels() -> None:
+    """Restart listeners in a forked child (gunicorn --preload builds the app before forking)."""
     for channel in list(_CHANNELS):
         channel._after_fork()
+
+
+os.register_at_fork(after_in_child=_restart_channels)

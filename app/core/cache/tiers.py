@@ -39,48 +39,36 @@ class CacheTier(Protocol):
     @property
     def available(self) -> bool:
         """Whether the backend answered the last time it was asked."""
-        ...
 
     def get_entry(self, key: str) -> Entry | None:
         """Return the live entry for `key`, or None."""
-        ...
 
     def set_entry(self, key: str, entry: Entry) -> None:
         """Store `entry` for `entry.ttl` seconds and index it under its tags."""
-        ...
 
     def add_entry(self, key: str, entry: Entry) -> bool:
         """Store `entry` only if `key` is absent; return whether it was stored."""
-        ...
 
     def delete(self, keys: Collection[str]) -> None:
         """Drop these keys."""
-        ...
 
     def delete_prefix(self, prefix: str) -> None:
         """Drop every key starting with `prefix`."""
-        ...
 
     def delete_tag(self, tag: str) -> object:
         """Drop every key stored under `tag`."""
-        ...
 
     def clear(self) -> None:
         """Drop everything this tier holds (within its namespace)."""
-        ...
 
     def try_lock(self, key: str, ttl: float) -> str | None:
         """Take the short load lock for `key`: a token, or None while someone else holds it."""
-        ...
 
     def release_lock(self, key: str, token: str) -> None:
         """Release the lock if `token` still owns it."""
-        ...
 
     def is_locked(self, key: str) -> bool:
         """Whether someone holds the load lock for `key`."""
-        ...
 
     def close(self) -> None:
         """Release connections."""
-        ...
