@@ -31,9 +31,14 @@ R_co = TypeVar("R_co", covariant=True)
 Tags = Iterable[str] | Callable[..., Iterable[str]]
 """Fixed tags, or a function of the call's arguments returning them."""
 
+
+def _no_cache(scope: Any) -> Cache | None:
+    return None
+
+
 _default: Cache | None = None
 _scope: ContextVar[Any] = ContextVar("cache_scope")  # never set: no scope until one is installed
-_cache_in: Callable[[Any], Cache | None] = lambda scope: None  # noqa: E731
+_cache_in: Callable[[Any], Cache | None] = _no_cache
 _warned_uncached = False
 _MISSING: Any = object()
 
