@@ -294,7 +294,7 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
     """Two instances on one database and one Redis (like two hosts), with user@example.com."""
     import redis
 
-    from app.core.cache import get_cache
+    from app.core.cache.flask import get_cache
 
     url = require("REDIS_URL")
     prefix = f"test-{uuid.uuid4().hex[:8]}"

@@ -207,7 +207,7 @@ def test_a_malformed_cursor_shares_the_entry_of_no_cursor(
 def test_a_process_keeps_a_bounded_number_of_regions(
     app: Flask, accounts: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.core.cache import get_cache
+    from app.core.cache.flask import get_cache
 
     monkeypatch.setattr(get_cache(app).local_keys, "limit", 5)
     seed_items(app, accounts["user"], [("Some", "1", "active")])
