@@ -96,6 +96,7 @@ class Settings:
     port: int = 5000  # where `make run` / `flask run` serves in development
     public_url: str = ""  # where users reach the app; "" in development: http://127.0.0.1:<port>
     trusted_proxies: int = 0
+    drain_flag_file: str | None = None  # set by gunicorn.conf.py: present while draining
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -144,6 +145,7 @@ class Settings:
             log_json=_bool(e.get("LOG_JSON"), True),
             preferred_url_scheme="https" if _bool(e.get("HTTPS"), False) else "http",
             trusted_proxies=_int(e, "TRUSTED_PROXIES", 0),
+            drain_flag_file=_optional(e, "DRAIN_FLAG_FILE"),
             port=_int(e, "PORT", cls.port),
             public_url=(e.get("PUBLIC_URL") or "").strip().rstrip("/"),
         )

@@ -15,10 +15,12 @@ from app.policy import policy
 from app.security import (
     account_ip_key,
     client_ip,
+    counts_toward_limits,
     current_db_user,
     end_server_sessions,
     limiter,
     login_throttle,
+    require_sessions,
     safe_next,
     sign_in,
     sign_out,
@@ -78,9 +80,10 @@ def login() -> Response:
 
 @bp.post("/login")
 @policy("public")
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=counts_toward_limits)
 def login_submit() -> Response:
     """Check credentials with a progressive lockout per (account, IP)."""
+    require_sessions()
     form = request.form
     email, password = form.get("email", "").strip(), form.get("password", "")
     target = safe_next(form.get("next"), url_for("home.index"))
@@ -132,9 +135,10 @@ def register() -> Response:
 
 @bp.post("/register")
 @policy("public")
-@limiter.limit("5 per minute; 30 per hour", methods=["POST"])
+@limiter.limit("5 per minute; 30 per hour", methods=["POST"], deduct_when=counts_toward_limits)
 def register_submit() -> Response:
     """Create a `user` account and sign it in."""
+    require_sessions()
     settings = get_settings()
     if not settings.registration_enabled:
         abort(404)
@@ -176,8 +180,10 @@ def forgot() -> Response:
 
 @bp.post("/forgot")
 @policy("public")
-@limiter.limit("5 per minute; 20 per hour", methods=["POST"])
-@limiter.limit("5 per hour", key_func=account_ip_key, methods=["POST"])
+@limiter.limit("5 per minute; 20 per hour", methods=["POST"], deduct_when=counts_toward_limits)
+@limiter.limit(
+    "5 per hour", key_func=account_ip_key, methods=["POST"], deduct_when=counts_toward_limits
+)
 def forgot_submit() -> Response:
     """Email a reset link if the account exists; the answer is the same either way."""
     email = request.form.get("email", "").strip()
@@ -218,9 +224,10 @@ def reset(token: str) -> Response:
 
 @bp.post("/reset/<token>")
 @policy("public")
-@limiter.limit("10 per minute", methods=["POST"])
+@limiter.limit("10 per minute", methods=["POST"], deduct_when=counts_toward_limits)
 def reset_submit(token: str) -> Response:
     """Set the new password; the link then stops working and other sessions end."""
+    require_sessions()
     settings = get_settings()
     form = request.form
     try:
