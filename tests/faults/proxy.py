@@ -12,6 +12,7 @@ import contextlib
 import socket
 import threading
 from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
 
 from tests.conftest import free_port
 
@@ -28,6 +29,18 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+
+    @classmethod
+    def for_url(cls, url: str) -> FaultProxy:
+        """A proxy in front of the service a URL names (redis://..., postgresql://...)."""
+        return cls(urlsplit(url).port or 0, urlsplit(url).hostname or "127.0.0.1")
+
+    def url(self, url: str) -> str:
+        """The same URL, through this proxy."""
+        parts = urlsplit(url)
+        userinfo, _, _ = parts.netloc.rpartition("@")
+        netloc = f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}" if userinfo else netloc))
 
     def start(self) -> FaultProxy:
         self._listen()

@@ -37,17 +37,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 HANG_BUDGET_SECONDS = 1.0  # a hung service must still be answered within this
 
 
-def _port(url: str) -> int:
-    return urlsplit(url).port or 0
-
-
-def _via(url: str, proxy: FaultProxy) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{proxy.port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
-
-
 @pytest.fixture(scope="module")
 def fault_db() -> Iterator[str]:
     """A database of its own: these apps commit, and other tests expect empty tables."""
@@ -67,7 +56,7 @@ def fault_db() -> Iterator[str]:
 @pytest.fixture
 def proxies(fault_db: str) -> Iterator[dict[str, FaultProxy]]:
     redis_url = require("REDIS_URL")
-    with FaultProxy(_port(redis_url)) as r, FaultProxy(_port(fault_db)) as d:
+    with FaultProxy.for_url(redis_url) as r, FaultProxy.for_url(fault_db) as d:
         yield {"redis": r, "database": d}
 
 
@@ -78,8 +67,8 @@ def outage_app(fault_db: str, proxies: dict[str, FaultProxy], tmp_path: Path) ->
     app = create_app(
         make_settings(
             tmp_path,
-            database_url=_via(fault_db, proxies["database"]),
-            redis_url=_via(require("REDIS_URL"), proxies["redis"]),
+            database_url=proxies["database"].url(fault_db),
+            redis_url=proxies["redis"].url(require("REDIS_URL")),
             redis_key_prefix=prefix,
             table_cache_ttl=0,
         )
