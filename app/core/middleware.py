@@ -1,4 +1,5 @@
-"""HTTP middleware: request id, timing, one access-log line, security headers."""
+"""HTTP middleware: request id, timing, one access-log line, security headers, and a
+limit on the query string."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ import time
 import uuid
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import RequestURITooLarge
 
 from app.core.logging import request_id_var
 
 access_log = logging.getLogger("app.access")
+
+MAX_QUERY_BYTES = 4096
+"""Longer query strings answer 414 here, whatever serves the app (gunicorn.conf.py lets
+request lines up to 8190 bytes through, so this answer, not the server's, is the one seen)."""
 
 # Accept an upstream id only if it is short and harmless in logs and headers.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -88,6 +94,8 @@ def register_middleware(app: Flask, *, hsts: bool = False) -> None:
         g.request_id = incoming_request_id()
         g.request_started = time.perf_counter()
         g.request_id_token = request_id_var.set(g.request_id)
+        if len(request.environ.get("QUERY_STRING", "")) > MAX_QUERY_BYTES:
+            raise RequestURITooLarge(f"Keep the query string under {MAX_QUERY_BYTES:,} bytes.")
 
     @app.after_request
     def _finish(response: Response) -> Response:
