@@ -34,6 +34,7 @@ install-app: $(VENV)/.app-installed
 install: $(VENV)/.dev-installed
 
 run: export LOG_JSON ?= 0
+run: export PORT := $(PORT)
 run: install-app
 	@mkdir -p $(INSTANCE)
 	@$(FLASK) db upgrade

@@ -3,17 +3,26 @@
 Prometheus multiprocess mode: every worker writes samples under
 PROMETHEUS_MULTIPROC_DIR and /metrics aggregates them, so a scrape sees all
 workers. The directory is emptied at start-up so stale samples never linger.
+
+Draining on SIGTERM (deploys): the master first marks the app as draining, so
+/readyz answers 503 at once and a load balancer stops sending new requests,
+keeps every worker serving for SHUTDOWN_DRAIN_SECONDS, and only then stops them
+gracefully: each finishes the request it is serving (up to graceful_timeout).
+Requests that reached the socket during the drain are still served.
 """
 
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"  # noqa: S104 - a server binds all interfaces
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+drain_seconds = float(os.environ.get("SHUTDOWN_DRAIN_SECONDS", "5"))
 keepalive = 5
 accesslog = None  # the app writes one structured access line per request
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -26,10 +35,33 @@ _metrics_dir = os.environ.setdefault(
 )
 
 
+_drain_flag = os.environ.setdefault(
+    "DRAIN_FLAG_FILE", str(Path(tempfile.gettempdir()) / f"app-draining-{os.getpid()}")
+)
+
+
 def on_starting(server):
-    """Start from an empty metrics directory."""
+    """Start from an empty metrics directory, not draining."""
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     Path(_metrics_dir).mkdir(parents=True, exist_ok=True)
+    Path(_drain_flag).unlink(missing_ok=True)
+
+
+def when_ready(server):
+    """On SIGTERM: report not ready, keep serving for the drain period, then stop."""
+    stop = server.handle_term
+
+    def drain_then_stop():
+        Path(_drain_flag).touch()
+        server.log.info("SIGTERM: draining for %.1fs (/readyz answers 503)", drain_seconds)
+        time.sleep(drain_seconds)
+        stop()
+
+    server.handle_term = drain_then_stop
+
+
+def on_exit(server):
+    Path(_drain_flag).unlink(missing_ok=True)
 
 
 def child_exit(server, worker):

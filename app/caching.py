@@ -9,14 +9,14 @@ from typing import Any
 
 from flask import Flask
 
-from app.core.cache import TwoTierCache, get_cache
+from app.core.cache.flask import TwoTierCache, get_cache
 from app.settings import Settings
 
 
 def init_caching(app: Flask, settings: Settings) -> None:
     """Build the app's Cache from its settings (Flask-Caching reads the same CACHE_* keys)."""
     app.config.update(
-        CACHE_TYPE="app.core.cache.FlaskCachingBackend",
+        CACHE_TYPE="app.core.cache.flask.FlaskCachingBackend",
         CACHE_REDIS_URL=settings.redis_url,
         CACHE_KEY_PREFIX=f"{settings.redis_key_prefix}:cache",
         CACHE_DEFAULT_TTL=settings.cache_default_ttl,

@@ -12,12 +12,30 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, render_template, request, url_for
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError
 from psycopg.errors import QueryCanceled
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from app.core.breaker import ServiceDown
+from app.core.metrics import UNAVAILABLE
 from app.errors import AppError
 from app.htmx import htmx, redirect_303
 
@@ -64,6 +82,8 @@ def sign_in_redirect() -> Response:
     htmx requests get HX-Redirect (a fetch would swallow a 303) naming the page
     the user was looking at, so after signing in they land back on it.
     """
+    if getattr(session, "expired", False):  # a session Redis no longer knows: say so
+        flash("Your session has expired. Please sign in again.", "info")
     details = htmx()
     if details.request:
         current = urlsplit(details.current_url or "")
@@ -91,13 +111,52 @@ def render_error(
         return problem(status, title, message, code=code, fields=fields, headers=headers)
     if status == 401:
         return sign_in_redirect()
-    template = "errors/_fragment.html" if htmx().wants_fragment else "errors/error.html"
-    html = render_template(template, status=status, title=title, message=message)
-    response = Response(html, status=status, mimetype="text/html")
+    response = Response(_error_html(status, title, message), status=status, mimetype="text/html")
     response.vary.add("HX-Request")
     response.headers.update(dict(headers or {}))
     return response
 
+
+def _error_html(status: int, title: str, message: str) -> str:
+    """The error as a fragment, as a page with the navigation, or, for failures on our side,
+    as a page that needs nothing that can fail (no session, no current user, no database)."""
+    context = {"status": status, "title": title, "message": message}
+    if htmx().wants_fragment:
+        return _render_plain("errors/_fragment.html", context)
+    if status < 500:
+        try:
+            return render_template("errors/error.html", **context)
+        except Exception:  # noqa: BLE001 - the full page needs the session; show the plain one
+            log.warning("error page needed a service that failed; showing the plain one")
+    retry = request.full_path if request.method == "GET" else "/"
+    return _render_plain("errors/standalone.html", {**context, "retry_url": retry})
+
+
+def _render_plain(template: str, context: dict[str, Any]) -> str:
+    """Render without Flask's context processors: those load the session and the signed-in
+    user, which is exactly what may be failing."""
+    return current_app.jinja_env.get_template(template).render(context)
+
+
+def unavailable(service: str, retry_after: int) -> Response:
+    """503 with Retry-After when a backing service is down: say which, never a bare 500."""
+    UNAVAILABLE.labels(service=service).inc()
+    message = UNAVAILABLE_MESSAGES.get(service, UNAVAILABLE_MESSAGES["default"])
+    return render_error(
+        503,
+        "Service temporarily unavailable",
+        message,
+        code="unavailable",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+UNAVAILABLE_MESSAGES = {
+    "sessions": "We can't check your sign-in right now. Please try again in a few seconds.",
+    "redis": "We can't check your sign-in right now. Please try again in a few seconds.",
+    "database": "The database isn't answering right now. Please try again in a few seconds.",
+    "default": "A service we depend on isn't answering. Please try again in a few seconds.",
+}
 
 _FRIENDLY = {
     400: "The request could not be understood.",
@@ -140,19 +199,32 @@ def register_error_handlers(app: Flask) -> None:
             status, exc.name, message, code=exc.name.lower().replace(" ", "_"), headers=headers
         )
 
+    @app.errorhandler(ServiceDown)
+    def _service_down(exc: ServiceDown) -> Response:
+        log.warning("%s on %s %s", exc, request.method, request.path)
+        return unavailable(exc.service, exc.retry_after)
+
+    @app.errorhandler(PendingRollbackError)  # the connection died earlier in this request
+    @app.errorhandler(PoolTimeout)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(InterfaceError)
+    def _database_gone(exc: Exception) -> Response:
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        return unavailable("database", 5)
+
     @app.errorhandler(OperationalError)
     def _database_error(exc: OperationalError) -> Response:
-        if isinstance(exc.orig, QueryCanceled):  # the read pool's statement timeout
-            log.warning("statement timeout on %s %s", request.method, request.path)
-            return render_error(
-                503,
-                "That took too long",
-                "The database gave up on this view. Narrow the search, or use the pager's "
-                "links instead of a page number typed into the address.",
-                code="query_timeout",
-                headers={"Retry-After": "5"},
-            )
-        return _unexpected(exc)
+        if not isinstance(exc.orig, QueryCanceled):  # connection refused, reset, server gone
+            return _database_gone(exc)
+        log.warning("statement timeout on %s %s", request.method, request.path)
+        return render_error(  # the read pool's statement timeout
+            503,
+            "That took too long",
+            "The database gave up on this view. Narrow the search, or use the pager's "
+            "links instead of a page number typed into the address.",
+            code="query_timeout",
+            headers={"Retry-After": "5"},
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -44,6 +44,10 @@ class HtmxDetails:
             and self.request_type != "full"
         )
 
+    def targets(self, element_id: str) -> bool:
+        """A partial swap aimed at this element (its fragment is what the answer must be)."""
+        return self.wants_fragment and self.target == element_id
+
 
 def htmx() -> HtmxDetails:
     """Read the HX-* headers of the current request.

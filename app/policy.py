@@ -17,9 +17,11 @@ import logging
 from collections.abc import Callable
 from typing import Literal, TypeVar, get_args
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, request, session
 from flask_login import current_user
 
+from app.core.breaker import ServiceDown
+from app.core.sessions import FallbackSession
 from app.core.sql import SAFE_METHODS
 from app.edge import is_api_request
 from app.errors import Forbidden, Unauthorized
@@ -72,6 +74,11 @@ def check_access(name: Policy | None, method: str) -> None:
     raise Forbidden()
 
 
+def unverifiable_session() -> bool:
+    """A session cookie came with this request but the session store could not read it."""
+    return isinstance(session, FallbackSession) and session.signed_in_elsewhere
+
+
 def register_policy_enforcement(app: Flask, *, public_endpoints: tuple[str, ...] = ()) -> None:
     """Check every request against its view's policy before the view runs."""
     for endpoint in ("static", *public_endpoints):
@@ -87,6 +94,8 @@ def register_policy_enforcement(app: Flask, *, public_endpoints: tuple[str, ...]
         name = declared_policy(view)
         if name is None:
             log.error("endpoint %s has no access policy; refused", request.endpoint)
+        if name != "public" and unverifiable_session():  # fail closed, never let it pass
+            raise ServiceDown("sessions", 5, detail="the session store is not answering")
         check_access(name, request.method)
         # CSRF after the sign-in check: an expired session is sent to sign in (and
         # back), not told its form expired. The API uses bearer tokens, no cookies.

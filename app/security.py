@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request, session
+from flask import Flask, Response, current_app, g, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
+from app.core.breaker import ServiceDown
 from app.core.events import Actor
-from app.core.redis_conn import get_redis
-from app.core.sessions import RedisSessionInterface, rotate_session
+from app.core.redis_conn import REDIS_TIMEOUT, get_redis
+from app.core.sessions import FallbackSession, RedisSessionInterface, rotate_session
 from app.core.sql import SAFE_METHODS
 from app.core.throttle import FailureThrottle, MemoryFailureThrottle, RedisFailureThrottle
 from app.core.token_store import MemoryTokenStore, RedisTokenStore, TokenStore
-from app.edge import is_api_request
+from app.edge import API_PREFIX, is_api_request
 from app.errors import NotFound, Unauthorized
 from app.extensions import db
 from app.models.user import User
@@ -74,7 +75,7 @@ def init_security(app: Flask, settings: Settings) -> None:
     throttle: FailureThrottle
     if redis_client is not None:
         app.session_interface = RedisSessionInterface(
-            redis_client, prefix, settings.session_ttl_seconds
+            redis_client, prefix, settings.session_ttl_seconds, no_session_under=API_PREFIX
         )
         store = RedisTokenStore(redis_client, prefix)
         throttle = RedisFailureThrottle(redis_client, f"{prefix}:login")
@@ -84,6 +85,12 @@ def init_security(app: Flask, settings: Settings) -> None:
     app.extensions["login_throttle"] = throttle
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_STORAGE_OPTIONS={
+            "socket_connect_timeout": REDIS_TIMEOUT,
+            "socket_timeout": REDIS_TIMEOUT,
+        },
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,  # Redis down: limits per process, not none
+        RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_KEY_PREFIX=f"{prefix}:limits",
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_ENABLED=settings.rate_limits_enabled,
@@ -121,10 +128,14 @@ def csrf_token() -> str:
 
 
 def _private_responses_not_stored(response: Response) -> Response:
-    """Signed-in pages and every API answer stay out of shared and browser caches."""
+    """Signed-in pages, every API answer and every failure stay out of shared and browser
+    caches. Only a user this request already loaded counts: loading one here could need
+    the very service whose failure is being answered."""
     if request.endpoint == "static" or "Cache-Control" in response.headers:
         return response
-    if is_api_request() or current_user.is_authenticated:
+    user = g.get("_login_user")
+    signed_in = user is not None and user.is_authenticated
+    if signed_in or is_api_request() or response.status_code >= 500:
         response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -149,6 +160,19 @@ def current_actor() -> Actor:
     return Actor(user_id=current_user.id if current_user.is_authenticated else None, ip=client_ip())
 
 
+def sessions_unavailable() -> bool:
+    """True while the session store is down: this request has a stand-in session that
+    can carry a CSRF token but never a sign-in (see app/core/sessions.py)."""
+    return isinstance(session, FallbackSession)
+
+
+def require_sessions() -> None:
+    """Refuse (503) a request that must sign someone in or out while sessions are down;
+    checked before anything is written or any attempt is counted."""
+    if sessions_unavailable():
+        raise ServiceDown("sessions", 5, detail="the session store is not answering")
+
+
 def sign_in(user: User, *, remember: bool) -> None:
     """Start a brand-new session for this user (no fixation).
 
@@ -157,6 +181,7 @@ def sign_in(user: User, *, remember: bool) -> None:
     cookie: there is then one credential, and signing out ends it on the
     server (Redis mode) instead of leaving a copy valid for two weeks.
     """
+    require_sessions()
     rotate_session(session)
     session.permanent = remember
     login_user(user, remember=False)
@@ -189,6 +214,11 @@ def safe_next(target: str | None, fallback: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return fallback
     return target
+
+
+def counts_toward_limits(response: Response) -> bool:
+    """Rate limits count what the visitor did, not our failures: a 5xx or 503 is free."""
+    return response.status_code < 500
 
 
 def account_ip_key() -> str:

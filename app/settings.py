@@ -93,8 +93,10 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     preferred_url_scheme: Literal["http", "https"] = "http"
-    public_url: str = "http://127.0.0.1:5000"
+    port: int = 5000  # where `make run` / `flask run` serves in development
+    public_url: str = ""  # where users reach the app; "" in development: http://127.0.0.1:<port>
     trusted_proxies: int = 0
+    drain_flag_file: str | None = None  # set by gunicorn.conf.py: present while draining
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -143,7 +145,9 @@ class Settings:
             log_json=_bool(e.get("LOG_JSON"), True),
             preferred_url_scheme="https" if _bool(e.get("HTTPS"), False) else "http",
             trusted_proxies=_int(e, "TRUSTED_PROXIES", 0),
-            public_url=(e.get("PUBLIC_URL") or cls.public_url).rstrip("/"),
+            drain_flag_file=_optional(e, "DRAIN_FLAG_FILE"),
+            port=_int(e, "PORT", cls.port),
+            public_url=(e.get("PUBLIC_URL") or "").strip().rstrip("/"),
         )
         settings.check()
         return settings
@@ -158,7 +162,7 @@ class Settings:
                 "(APP_ENV=production), e.g. "
                 "`python -c 'import secrets; print(secrets.token_hex(32))'`"
             )
-        if self.public_url == Settings.public_url:
+        if not self.public_url:
             raise SettingsError(
                 "PUBLIC_URL must be set in production to the address users open "
                 "(e.g. https://app.example.com): password-reset links are built from it"
@@ -174,8 +178,12 @@ class Settings:
 
     @property
     def external_base(self) -> str:
-        """Where users reach the app; links in emails start here, never at the Host header."""
-        return self.public_url.rstrip("/")
+        """Where users reach the app; links in emails start here, never at the Host header.
+
+        Without PUBLIC_URL (development only) it is the address `make run` serves on, so a
+        reset link opened from the mail viewer reaches the same server.
+        """
+        return self.public_url.rstrip("/") or f"http://127.0.0.1:{self.port}"
 
 
 def get_settings(app: Flask | None = None) -> Settings:

@@ -57,11 +57,22 @@ def register_template_helpers(app: Flask) -> None:
             return value.isoformat(" ", "minutes")[:16]
         return value.strftime(fmt)
 
+    def readable(value: Any) -> str:
+        """A value of an audit row in words: lists joined, flags as yes/no, maps as k: v."""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, list | tuple):
+            return ", ".join(readable(v) for v in value) or "none"
+        if isinstance(value, dict):
+            return "; ".join(f"{k}: {readable(v)}" for k, v in value.items()) or "none"
+        return "" if value is None else str(value)
+
     vendor = json.loads((static_root / "vendor/htmx/VERSION.json").read_text())
     app.jinja_env.globals["htmx_vendor"] = vendor
     app.jinja_env.globals["asset_url"] = asset_url
     app.jinja_env.globals["url_for"] = remembered_url_for
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["date"] = date
+    app.jinja_env.filters["readable"] = readable
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -33,15 +33,8 @@ from contextlib import contextmanager
 
 from flask import Flask
 
-from app.core.cache import (
-    Cache,
-    CacheConfig,
-    MemoryCache,
-    TwoTierCache,
-    build_cache,
-    cached,
-    set_default_cache,
-)
+from app.core.cache import Cache, CacheConfig, MemoryCache, build_cache, cached, set_default_cache
+from app.core.cache.flask import TwoTierCache
 from app.core.cache.redis_tier import RedisCache, connect, namespace_for
 
 Op = Callable[[int], None]  # runs the operation n times
@@ -96,7 +89,7 @@ def memory_ops() -> dict[str, Op]:
     get_user(42)
 
     app = Flask(__name__)  # as views call it: the Cache found through the app context
-    app.config.update(CACHE_KEY_PREFIX="bench", CACHE_PUBLISH_EVENTS=False)
+    app.config.update(CACHE_KEY_PREFIX="bench")
     TwoTierCache(app)
     with app.app_context():
         get_user(42)
@@ -156,7 +149,7 @@ def redis_ops(url: str) -> Iterator[dict[str, Op]]:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     l2 = RedisCache(connect(url), namespace=namespace_for(prefix, 1))
     raw = l2.client
-    below = Cache(l1=MemoryCache(max_entries=0), l2=l2, publish_events=False)
+    below = Cache(l1=MemoryCache(max_entries=0), l2=l2)
     below.set("user:42", {"id": 42, "name": "Ada", "roles": ["admin"]})
     full_key = f"{namespace_for(prefix, 1)}:user:42"
     fresh = itertools.count()
@@ -185,7 +178,7 @@ def redis_ops(url: str) -> Iterator[dict[str, Op]]:
             "miss    get_or_set (lock, load, SET)": load_miss,
         }
     finally:
-        cleanup = build_cache(CacheConfig(redis_url=url, key_prefix=prefix, publish_events=False))
+        cleanup = build_cache(CacheConfig(redis_url=url, key_prefix=prefix))
         cleanup.clear()
         cleanup.close()
         below.close()

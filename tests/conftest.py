@@ -222,9 +222,9 @@ def app_ctx(app: Flask) -> Iterator[Flask]:
 class LiveServer:
     """The app served by werkzeug in a background thread."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, port: int | None = None) -> None:
         self.app = app
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = make_server("127.0.0.1", self.port, app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -312,7 +312,7 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
     """Two instances on one database and one Redis (like two hosts), with user@example.com."""
     import redis
 
-    from app.core.cache import get_cache
+    from app.core.cache.flask import get_cache
 
     url = require("REDIS_URL")
     prefix = f"test-{uuid.uuid4().hex[:8]}"

@@ -45,7 +45,7 @@ def test_item_total_is_cached_and_dropped_by_item_events(app: Flask, as_user: Fl
         == 303
     )
     html = as_user.get("/items").get_data(as_text=True)
-    assert "1–1 of 1 items" in html and "Fresh" in html
+    assert "1 item" in html and "Fresh" in html
 
 
 def test_page_view_uses_at_most_three_statements(app: Flask, as_user: FlaskClient) -> None:
@@ -73,7 +73,7 @@ def test_a_write_on_one_instance_is_seen_by_the_other(redis_apps: tuple[Flask, F
         == 303
     )
     html = _eventually(lambda: b.get("/items").get_data(as_text=True), "Made on A")
-    assert "Made on A" in html and "1–1 of 1 items" in html
+    assert "Made on A" in html and "1 item" in html
 
 
 @pytest.mark.redis
@@ -186,10 +186,10 @@ def test_deleting_a_user_drops_their_items_from_rows_and_totals(
     seed_items(app, accounts["user"], [(f"Gone {n}", "1", "active") for n in range(5)])
     seed_items(app, accounts["admin"], [(f"Stays {n}", "1", "active") for n in range(3)])
     admin = _client_as(app, "admin@example.com")
-    assert "1–8 of 8 items" in admin.get("/items").get_data(as_text=True)
+    assert "8 items" in admin.get("/items").get_data(as_text=True)
     assert admin.post(f"/admin/users/{accounts['user']}/delete").status_code in (200, 303)
     html = admin.get("/items").get_data(as_text=True)
-    assert "1–3 of 3 items" in html and "All 3 matching" in html and "Gone" not in html
+    assert "3 items" in html and 'data-count="3"' in html and "Gone" not in html
 
 
 def test_a_malformed_cursor_shares_the_entry_of_no_cursor(
@@ -207,7 +207,7 @@ def test_a_malformed_cursor_shares_the_entry_of_no_cursor(
 def test_a_process_keeps_a_bounded_number_of_regions(
     app: Flask, accounts: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.core.cache import get_cache
+    from app.core.cache.flask import get_cache
 
     monkeypatch.setattr(get_cache(app).local_keys, "limit", 5)
     seed_items(app, accounts["user"], [("Some", "1", "active")])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
+from app.core.redis_conn import get_redis
+from app.settings import get_settings
 from tests.conftest import login
 from tests.factories import PASSWORD
 
@@ -48,3 +50,19 @@ def test_login_lockout_is_shared_between_instances(redis_apps: tuple[Flask, Flas
         assert login(a, "user@example.com", "wrong-password").status_code == 422
     locked = login(b, "user@example.com")
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+
+
+def test_a_session_redis_lost_says_it_expired(redis_apps: tuple[Flask, Flask]) -> None:
+    app = redis_apps[0]
+    client = app.test_client()
+    login(client, "user@example.com")
+    assert client.get("/profile").status_code == 200
+    store = get_redis(app)
+    assert store is not None
+    prefix = get_settings(app).redis_key_prefix
+    store.delete(*store.scan_iter(f"{prefix}:session:*"))  # Redis restarted empty
+    response = client.get("/profile")
+    assert response.status_code == 303 and "/login" in response.headers["Location"]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Your session has expired. Please sign in again." in page
+    assert "revoked" not in page

@@ -100,3 +100,13 @@ def test_tables_are_cached_by_default_only_where_workers_hear_each_others_writes
     assert Settings.from_env({**base, "TABLE_CACHE_TTL": "30"}).table_cache_seconds == 30
     with pytest.raises(SettingsError, match="TABLE_CACHE_TTL"):
         Settings.from_env({**base, "TABLE_CACHE_TTL": "soon"})
+
+
+def test_links_in_emails_follow_the_port_in_development_and_public_url_when_set(
+    tmp_path: Path,
+) -> None:
+    base = {"INSTANCE_PATH": str(tmp_path)}
+    assert Settings.from_env(base).external_base == "http://127.0.0.1:5000"
+    assert Settings.from_env({**base, "PORT": "5123"}).external_base == "http://127.0.0.1:5123"
+    given = Settings.from_env({**base, "PORT": "5123", "PUBLIC_URL": "https://app.example.com/"})
+    assert given.external_base == "https://app.example.com"

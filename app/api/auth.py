@@ -27,6 +27,7 @@ from app.models.user import User
 from app.policy import declared_policy, policy
 from app.security import (
     client_ip,
+    counts_toward_limits,
     current_db_user,
     limiter,
     login_throttle,
@@ -151,7 +152,7 @@ def load_api_user() -> None:
 
 @bp.post("/login")
 @policy("public")
-@limiter.limit(lambda: get_settings().login_rate_limit)
+@limiter.limit(lambda: get_settings().login_rate_limit, deduct_when=counts_toward_limits)
 def login() -> Response:
     """Exchange email and password for a bearer token."""
     body = validate_body(LoginRequest)

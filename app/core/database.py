@@ -22,7 +22,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.sql import SAFE_METHODS, build_engine, transaction
+from app.core.breaker import CircuitBreaker
+from app.core.sql import SAFE_METHODS, build_engine, transaction, watch_disconnects
 
 _G_KEY = "_db_session"
 
@@ -44,10 +45,12 @@ class Database:
 
     def init_app(self, app: Flask, *, url: str, **engine_options: Any) -> None:
         """Create the app's engines and session factories; close sessions at teardown."""
-        engine = build_engine(url, **engine_options)
+        breaker = CircuitBreaker("database")  # one per app: both pools reach the same server
+        engine = build_engine(url, breaker=breaker, **engine_options)
         read_engine = engine
         if engine.dialect.name == "postgresql":
-            read_engine = build_engine(url, read_only=True, **engine_options)
+            read_engine = build_engine(url, read_only=True, breaker=breaker, **engine_options)
+            watch_disconnects(breaker, engine, read_engine)
         app.extensions["database"] = _State(
             engine,
             sessionmaker(bind=engine, expire_on_commit=False),

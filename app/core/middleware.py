@@ -1,5 +1,10 @@
-"""HTTP middleware: request id, timing, one access-log line, security headers, and a
-limit on the query string."""
+"""HTTP middleware: request id, timing, security headers and one access-log line, and
+a limit on the query string.
+
+It wraps the WSGI app rather than hooking into Flask's request cycle, so every
+response gets them: those of error handlers, and those produced when a backing
+service failed before a view ran (a Redis outage while loading the session).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
 from app.core.logging import request_id_var
@@ -21,6 +28,7 @@ request lines up to 8190 bytes through, so this answer, not the server's, is the
 
 # Accept an upstream id only if it is short and harmless in logs and headers.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+ENDPOINT_KEY, PATH_KEY = "app.endpoint", "app.log_path"  # what views leave for the log
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -46,75 +54,91 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-def incoming_request_id() -> str:
+
+def incoming_request_id(environ: dict[str, Any]) -> str:
     """Reuse a sane X-Request-ID from the proxy, or make a new one."""
-    candidate = request.headers.get("X-Request-ID", "")
+    candidate = environ.get("HTTP_X_REQUEST_ID", "")
     return candidate if _SAFE_REQUEST_ID.match(candidate) else uuid.uuid4().hex
 
 
-def _log_access(response: Response, elapsed_ms: float) -> None:
-    """One structured line per request: what, how it ended, how long, for whom."""
-    path = _loggable_path()
+class RequestEdge:
+    """WSGI middleware around the whole app (see the module docstring)."""
+
+    def __init__(self, app: WsgiApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.defaults = [(name.lower(), name, value) for name, value in headers.items()]
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        rid = incoming_request_id(environ)
+        token = request_id_var.set(rid)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            present = {name.lower() for name, _ in headers}
+            headers.extend(
+                [(name, value) for lower, name, value in self.defaults if lower not in present]
+                + [("X-Request-ID", rid), ("Server-Timing", f"app;dur={elapsed_ms:.1f}")]
+            )
+            if access_log.isEnabledFor(logging.INFO):  # skip building the record when not logged
+                _log_access(environ, status, headers, elapsed_ms, rid)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, start)
+        finally:
+            request_id_var.reset(token)
+
+
+def _log_access(
+    environ: dict[str, Any], status: str, headers: list[tuple[str, str]], ms: float, rid: str
+) -> None:
+    """One structured line per response: what, how it ended, how long, for whom."""
+    path = environ.get(PATH_KEY) or environ.get("PATH_INFO", "")
+    code = int(status.split(" ", 1)[0])
+    size = next((v for k, v in headers if k.lower() == "content-length"), None)
     access_log.info(
         "%s %s %s %.1fms",
-        request.method,
+        environ.get("REQUEST_METHOD"),
         path,
-        response.status_code,
-        elapsed_ms,
+        code,
+        ms,
         extra={
-            "method": request.method,
+            "method": environ.get("REQUEST_METHOD"),
             "path": path,
-            "status": response.status_code,
-            "duration_ms": round(elapsed_ms, 2),
-            "bytes": response.calculate_content_length(),
-            "remote_addr": request.remote_addr,
-            "endpoint": request.endpoint,
-            "request_id": g.get("request_id"),
+            "status": code,
+            "duration_ms": round(ms, 2),
+            "bytes": int(size) if size and size.isdigit() else None,
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "endpoint": environ.get(ENDPOINT_KEY),
+            "request_id": rid,
         },
     )
 
 
-def _loggable_path() -> str:
-    """The request path, with secrets in the URL (reset tokens) replaced by the route pattern."""
+def _note_route() -> None:
+    """Leave the endpoint and a loggable path for the access line (reset tokens are
+    credentials: their paths are logged as the route pattern)."""
+    environ = request.environ
+    environ[ENDPOINT_KEY] = request.endpoint
     if request.view_args and "token" in request.view_args and request.url_rule is not None:
-        return request.url_rule.rule
-    return request.path
+        environ[PATH_KEY] = request.url_rule.rule
+
+
+def _refuse_long_queries() -> None:
+    """414 for a query string past MAX_QUERY_BYTES, before anything reads it."""
+    if len(request.environ.get("QUERY_STRING", "")) > MAX_QUERY_BYTES:
+        raise RequestURITooLarge(f"Keep the query string under {MAX_QUERY_BYTES:,} bytes.")
 
 
 def register_middleware(app: Flask, *, hsts: bool = False) -> None:
-    """Install the before/after hooks on the app."""
+    """Wrap the app; note each request's route for its log line; refuse oversized queries."""
     headers = dict(SECURITY_HEADERS)
     if hsts:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    defaults = [(name.lower(), name, value) for name, value in headers.items()]
-
-    @app.before_request
-    def _start() -> None:
-        g.request_id = incoming_request_id()
-        g.request_started = time.perf_counter()
-        g.request_id_token = request_id_var.set(g.request_id)
-        if len(request.environ.get("QUERY_STRING", "")) > MAX_QUERY_BYTES:
-            raise RequestURITooLarge(f"Keep the query string under {MAX_QUERY_BYTES:,} bytes.")
-
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-        # One pass over the headers instead of a scan per setdefault (this runs on every response).
-        present = {name.lower() for name, _ in response.headers.items()}
-        response.headers.extend(
-            [(name, value) for lower, name, value in defaults if lower not in present]
-            + [
-                ("X-Request-ID", g.get("request_id", "")),
-                ("Server-Timing", f"app;dur={elapsed_ms:.1f}"),
-            ]
-        )
-        if access_log.isEnabledFor(logging.INFO):  # skip building the record when not logged
-            _log_access(response, elapsed_ms)
-        return response
-
-    @app.teardown_request
-    def _reset(_exc: BaseException | None) -> None:
-        token = g.pop("request_id_token", None)
-        if token is not None:
-            request_id_var.reset(token)
+    app.wsgi_app = RequestEdge(app.wsgi_app, headers)  # type: ignore[method-assign]
+    app.before_request(_note_route)
+    app.before_request(_refuse_long_queries)

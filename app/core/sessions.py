@@ -3,6 +3,13 @@
 The cookie holds only a random id; the data lives under `<prefix>:session:<id>`
 with a sliding TTL. Each user's session ids are indexed so "log out
 everywhere" and password changes can delete them all at once.
+
+While Redis is unavailable a request gets a `FallbackSession`: a signed cookie
+of its own (never the server session's cookie), enough for an anonymous visitor's
+CSRF token and messages, so public pages and the sign-in form keep working. It
+never holds a sign-in: signing in, and any page that needs one, answer 503 until
+Redis is back (app/policy.py), so no request passes without its session check.
+API requests carry bearer tokens and get no session at all.
 """
 
 from __future__ import annotations
@@ -11,11 +18,18 @@ import re
 import secrets
 from typing import Any
 
-import redis
 from flask import Flask, Request, Response
 from flask.json.tag import TaggedJSONSerializer
-from flask.sessions import SessionInterface, SessionMixin
+from flask.sessions import (
+    SecureCookieSession,
+    SecureCookieSessionInterface,
+    SessionInterface,
+    SessionMixin,
+)
 from werkzeug.datastructures import CallbackDict
+
+from app.core.breaker import ServiceDown
+from app.core.redis_conn import GuardedRedis
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
 BROWSER_SESSION_TTL = 24 * 3600
@@ -35,15 +49,38 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.new = new
         self.modified = False
         self.rotated_from: str | None = None
+        self.expired = False  # the browser sent an id Redis no longer knows
+        self.carried = False  # seeded from an outage's fallback cookie
+
+
+class FallbackSession(SecureCookieSession):
+    """The session of a request made while Redis is unavailable (see the module docstring)."""
+
+    def __init__(self, initial: Any = None, *, signed_in_elsewhere: bool = False) -> None:
+        super().__init__(initial)
+        self.signed_in_elsewhere = signed_in_elsewhere  # a server session cookie came along
+
+
+class _FallbackCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions under a cookie name of their own."""
+
+    session_class = FallbackSession
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return f"{app.config['SESSION_COOKIE_NAME']}-fallback"
 
 
 class RedisSessionInterface(SessionInterface):
     """Flask SessionInterface storing sessions in Redis."""
 
-    def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: GuardedRedis, prefix: str, ttl_seconds: int, *, no_session_under: str = ""
+    ) -> None:
         self.redis = client
         self.prefix = prefix
         self.ttl = ttl_seconds  # "keep me signed in" (a permanent session)
+        self.no_session_under = no_session_under  # a path prefix (the API) that has none
+        self.fallback = _FallbackCookies()
 
     def _ttl_for(self, session: ServerSession) -> int:
         """Remembered sessions live long; browser sessions a day; anonymous ones an hour."""
@@ -57,15 +94,37 @@ class RedisSessionInterface(SessionInterface):
     def _user_key(self, user_id: str) -> str:
         return f"{self.prefix}:user-sessions:{user_id}"
 
-    def open_session(self, app: Flask, request: Request) -> ServerSession:
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if self.no_session_under and request.path.startswith(self.no_session_under):
+            return self.make_null_session(app)
         sid = request.cookies.get(self.get_cookie_name(app), "")
-        if _SID.match(sid):
-            raw = self.redis.get(self._key(sid))
+        known = bool(_SID.match(sid))
+        carried = self._fallback_data(app, request)
+        if known:
+            try:
+                raw = self.redis.get(self._key(sid))
+            except ServiceDown:
+                return FallbackSession(carried, signed_in_elsewhere=True)
             if raw is not None:
                 return ServerSession(_serializer.loads(raw), sid=sid, new=False)  # type: ignore[arg-type]
-        return ServerSession(sid=secrets.token_urlsafe(32), new=True)
+        elif self.redis.breaker.state == "open":
+            return FallbackSession(carried)
+        session = ServerSession(carried, sid=secrets.token_urlsafe(32), new=True)
+        session.expired = known
+        session.carried = bool(carried)  # what a fallback cookie held moves in here
+        session.modified = bool(carried)
+        return session
+
+    def _fallback_data(self, app: Flask, request: Request) -> dict[str, Any]:
+        """What an outage's fallback cookie holds (a CSRF token, messages), if one came."""
+        if self.fallback.get_cookie_name(app) not in request.cookies:
+            return {}
+        return dict(self.fallback.open_session(app, request) or {})
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if isinstance(session, FallbackSession):
+            self.fallback.save_session(app, session, response)
+            return
         assert isinstance(session, ServerSession)
         name, domain, path = (
             self.get_cookie_name(app),
@@ -83,7 +142,14 @@ class RedisSessionInterface(SessionInterface):
             response.vary.add("Cookie")
         if not (session.modified or self.should_set_cookie(app, session)):
             return
-        self._write(session)
+        try:
+            self._write(session)
+        except ServiceDown:
+            if not session.get("_user_id"):  # an anonymous visitor's token survives the outage
+                self.fallback.save_session(app, FallbackSession(dict(session)), response)
+            return  # a sign-in is never kept outside Redis; the old cookie stays
+        if session.carried:
+            response.delete_cookie(self.fallback.get_cookie_name(app), domain=domain, path=path)
         response.set_cookie(
             name,
             session.sid,

@@ -17,9 +17,12 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from app.core.breaker import CircuitBreaker
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDLE_PING_SECONDS = 5.0
 READ_STATEMENT_TIMEOUT_MS = 10_000  # no page read may hold a database backend longer
+CONNECT_TIMEOUT_SECONDS = 2  # psycopg's smallest; the breaker makes only the first waits count
 
 
 @contextmanager
@@ -42,6 +45,7 @@ def build_engine(
     echo: bool = False,
     read_only: bool = False,
     statement_timeout_ms: int | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> Engine:
     """Create an engine with settings that suit the backend (pooling, SQLite pragmas).
 
@@ -58,15 +62,14 @@ def build_engine(
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    extra: dict[str, Any] = {}
+    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    extra: dict[str, Any] = {"connect_args": connect_args}
     if read_only:
-        extra = {
-            "isolation_level": "AUTOCOMMIT",
-            "connect_args": {
-                "options": "-c default_transaction_read_only=on"
-                f" -c statement_timeout={int(statement_timeout_ms or READ_STATEMENT_TIMEOUT_MS)}"
-            },
-        }
+        extra["isolation_level"] = "AUTOCOMMIT"
+        connect_args["options"] = (
+            "-c default_transaction_read_only=on"
+            f" -c statement_timeout={int(statement_timeout_ms or READ_STATEMENT_TIMEOUT_MS)}"
+        )
     engine = create_engine(
         url,
         pool_size=pool_size,
@@ -79,7 +82,20 @@ def build_engine(
     event.listen(engine, "connect", _note_checkin)  # a fresh connection needs no ping
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _ping_if_idle(engine))
+    if breaker is not None:
+        event.listen(engine, "do_connect", _connect_through(breaker, engine))
     return engine
+
+
+def _connect_through(breaker: CircuitBreaker, engine: Engine) -> Any:
+    """A do_connect hook: new connections go through the breaker, so while the database
+    is down requests fail at once instead of each waiting out the connect timeout."""
+
+    def do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        with breaker.guard((engine.dialect.loaded_dbapi.Error,)):
+            return dialect.connect(*cargs, **cparams)
+
+    return do_connect
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -110,3 +126,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def watch_disconnects(breaker: CircuitBreaker, *engines: Engine) -> None:
+    """When a query finds the server gone (a restart, a cut), count it against the breaker
+    and drop every pooled connection of these engines: they all pointed at the old server,
+    and each would fail one request before being replaced."""
+
+    def handle_error(context: Any) -> None:
+        if context.is_disconnect:
+            breaker.failed()
+            for engine in engines:
+                engine.dispose(close=False)
+
+    for engine in engines:
+        event.listen(engine, "handle_error", handle_error)

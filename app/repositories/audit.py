@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from app.models.audit import AUDIT_LISTING, AuditLog
 from app.repositories.base import BaseRepository
 
@@ -11,3 +13,8 @@ class AuditRepository(BaseRepository[AuditLog]):
 
     model = AuditLog
     listing = AUDIT_LISTING
+
+    def event_types(self) -> list[str]:
+        """The event types that have rows, in order."""
+        stmt = select(AuditLog.event_type).distinct().order_by(AuditLog.event_type)
+        return list(self.session.scalars(stmt))

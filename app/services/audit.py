@@ -55,3 +55,8 @@ def audit_row(event: Event, session: Session) -> AuditLog:
         data=data,
         created_at=event.occurred_at,
     )
+
+
+def recorded_event_types(session: Session) -> list[str]:
+    """The event types the log holds (a filter offers only these)."""
+    return AuditRepository(session).event_types()

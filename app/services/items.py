@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Annotated, Any, Protocol
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from app.core.events import Actor, EventType, publish
@@ -127,17 +127,13 @@ def table_row(session: Session, item_id: int) -> Row[Any]:
     return found
 
 
-def _target_ids(
-    session: Session, user: User, *, ids: Sequence[int] | None, query: ListQuery | None
-) -> Any:
-    """A SELECT of the ids a bulk action applies to, restricted to what the user may change."""
-    repo = ItemRepository(session)
-    stmt = repo.filtered(query).with_only_columns(Item.id) if query is not None else select(Item.id)
-    if ids is not None:
-        stmt = stmt.where(Item.id.in_(list(ids)))
-    if not user.is_admin:
-        stmt = stmt.where(Item.owner_id == user.id)
-    return stmt.order_by(None)
+def count_changeable(session: Session, user: User, query: ListQuery) -> int:
+    """How many items matching `query` this user may change (what "All matching" acts on)."""
+    if user.is_admin:
+        return count_items(session, query)
+    if not user.can_write:
+        return 0
+    return ItemRepository(session).count_matching(query, owner_id=user.id)
 
 
 def bulk_action(
@@ -159,21 +155,16 @@ def bulk_action(
         raise ValidationFailed(fields={"ids": "Select at least one item."})
     if ids is not None:
         ids = [i for i in ids if known_id(i)]
-    target = _target_ids(session, user, ids=ids, query=query).scalar_subquery()
+    repo = ItemRepository(session)
+    owner_id = None if user.is_admin else user.id  # others' rows are left out, as if missing
     if action == "delete":
-        result = session.execute(
-            delete(Item).where(Item.id.in_(target)).execution_options(synchronize_session=False)
-        )
+        count = repo.delete_matching(query, ids=ids, owner_id=owner_id)
         kind = EventType.ITEM_DELETED
     else:
-        result = session.execute(
-            update(Item)
-            .where(Item.id.in_(target))
-            .values(status=_BULK_STATUS[action], updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+        count = repo.set_status_matching(
+            _BULK_STATUS[action], query, ids=ids, owner_id=owner_id, now=utcnow()
         )
         kind = EventType.ITEM_UPDATED
-    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if count:
         scope = (
             {"ids": list(ids)[:100]}

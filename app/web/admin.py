@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Blueprint, Response, flash, request, url_for
 from flask_login import current_user
 
-from app.core.events import EventType
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.htmx import htmx, render
@@ -16,7 +17,7 @@ from app.services import accounts
 from app.services import audit as audit_log
 from app.services import users as user_service
 from app.web.responses import see_other
-from app.web.tables import Column, TableSpec, build_view
+from app.web.tables import Column, TableSpec, build_view, current_table_args
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -31,6 +32,7 @@ USERS = TableSpec(
         Column("created_at", "Joined", first_direction="desc"),
     ),
     filters=("role",),
+    nouns=("user", "users"),
 )
 AUDIT = TableSpec(
     endpoint="admin.audit",
@@ -45,6 +47,7 @@ AUDIT = TableSpec(
         Column("details", "Details"),
     ),
     filters=("event_type",),
+    nouns=("entry", "entries"),
 )
 
 
@@ -52,8 +55,12 @@ AUDIT = TableSpec(
 @policy("admin")
 def users() -> Response:
     """Every account, with role and status controls."""
+    return _users_page(request.args)
+
+
+def _users_page(args: Mapping[str, str]) -> Response:
     view = build_view(
-        USERS, request.args, lambda query, seek: user_service.list_users(db.session, query, seek)
+        USERS, args, lambda query, seek: user_service.list_users(db.session, query, seek)
     )
     return render(
         "admin/users.html",
@@ -76,7 +83,7 @@ def audit() -> Response:
         "admin/audit.html",
         fragments={"audit-table": "audit_table"},
         view=view,
-        event_choices=[(t.value, t.value) for t in EventType],
+        event_choices=[(t, t) for t in audit_log.recorded_event_types(db.session)],
     )
 
 
@@ -85,6 +92,7 @@ def audit() -> Response:
 def update_user(user_id: int) -> Response:
     """Change a user's role or active flag (one row re-rendered)."""
     target = user_service.get_user(db.session, user_id)
+    inline = htmx().targets(f"user-{target.id}")  # decided before anything is written
     role = request.form.get("role")
     active_raw = request.form.get("is_active")
     is_active = None if active_raw is None else active_raw in ("1", "true", "on")
@@ -104,7 +112,7 @@ def update_user(user_id: int) -> Response:
         db.session.refresh(target)
     if error is None and is_active is False:  # a refused change ends nobody's sessions
         end_server_sessions(target.id)
-    if not htmx().request:  # a plain form post (no JavaScript): back to the list
+    if not inline:  # a plain form post (no JavaScript): back to the list
         flash(error or f"Saved {target.email}.", "error" if error else "success")
         return see_other(url_for("admin.users"))
     status = 422 if error else 200
@@ -122,12 +130,16 @@ def update_user(user_id: int) -> Response:
 @bp.post("/users/<int:user_id>/delete")
 @policy("admin")
 def delete_user(user_id: int) -> Response:
-    """Delete an account; the row disappears."""
+    """Delete an account; htmx gets the table redrawn (rows, count and pager) with a message."""
     target = user_service.get_user(db.session, user_id)
+    email = target.email
     with db.transaction() as session:
         accounts.admin_delete_user(session, current_db_user(), target, actor=current_actor())
     end_server_sessions(user_id)
+    flash(f"Deleted {email} and everything they owned.", "success")
     if not htmx().request:
-        flash("The account has been deleted.", "success")
         return see_other(url_for("admin.users"))
-    return Response("", status=200)
+    response = _users_page(current_table_args())
+    response.headers["HX-Retarget"] = "#users-table"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response

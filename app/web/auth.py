@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, request, url_for
 from flask_login import current_user
 
-from app.errors import AppError, ValidationFailed
+from app.errors import AppError, RateLimited, ValidationFailed
 from app.extensions import db
 from app.htmx import render
 from app.mail import send_email
@@ -15,10 +15,12 @@ from app.policy import policy
 from app.security import (
     account_ip_key,
     client_ip,
+    counts_toward_limits,
     current_db_user,
     end_server_sessions,
     limiter,
     login_throttle,
+    require_sessions,
     safe_next,
     sign_in,
     sign_out,
@@ -42,6 +44,26 @@ def _reset_page(**context: Any) -> Response:
     return render("auth/reset.html", fragments={"reset-form": "reset_form"}, **context)
 
 
+def _login_form(
+    *,
+    status: int,
+    next: str,
+    email: str,
+    error: str | None = None,
+    retry_after: int | None = None,
+) -> Response:
+    """The sign-in form again, keeping the email, with one message above it."""
+    return render(
+        "auth/login.html",
+        fragments=LOGIN_FRAGMENTS,
+        status=status,
+        next=next,
+        values={"email": email},
+        errors={"form": error} if error else {},
+        retry_after=retry_after,
+    )
+
+
 def _login_limit() -> str:
     return get_settings().login_rate_limit
 
@@ -58,30 +80,31 @@ def login() -> Response:
 
 @bp.post("/login")
 @policy("public")
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=counts_toward_limits)
 def login_submit() -> Response:
     """Check credentials with a progressive lockout per (account, IP)."""
+    require_sessions()
     form = request.form
     email, password = form.get("email", "").strip(), form.get("password", "")
     target = safe_next(form.get("next"), url_for("home.index"))
-    with db.transaction() as session:
-        user = accounts.sign_in_attempt(
-            session,
-            email,
-            password,
-            throttle=login_throttle(),
-            iterations=get_settings().password_hash_iterations,
-            ip=client_ip(),
+    try:
+        with db.transaction() as session:
+            user = accounts.sign_in_attempt(
+                session,
+                email,
+                password,
+                throttle=login_throttle(),
+                iterations=get_settings().password_hash_iterations,
+                ip=client_ip(),
+            )
+    except RateLimited as exc:  # the form stays, with the wait counting down
+        response = _login_form(
+            status=429, next=target, email=email, retry_after=int(exc.headers["Retry-After"])
         )
+        response.headers.update(exc.headers)
+        return response
     if user is None:
-        return render(
-            "auth/login.html",
-            fragments=LOGIN_FRAGMENTS,
-            status=422,
-            next=target,
-            values={"email": email},
-            errors={"form": GENERIC_LOGIN_ERROR},
-        )
+        return _login_form(status=422, next=target, email=email, error=GENERIC_LOGIN_ERROR)
     sign_in(user, remember=form.get("remember") == "on")
     flash(f"Welcome back, {user.name or user.email}.", "success")
     return see_other(target)
@@ -112,9 +135,10 @@ def register() -> Response:
 
 @bp.post("/register")
 @policy("public")
-@limiter.limit("5 per minute; 30 per hour", methods=["POST"])
+@limiter.limit("5 per minute; 30 per hour", methods=["POST"], deduct_when=counts_toward_limits)
 def register_submit() -> Response:
     """Create a `user` account and sign it in."""
+    require_sessions()
     settings = get_settings()
     if not settings.registration_enabled:
         abort(404)
@@ -156,8 +180,10 @@ def forgot() -> Response:
 
 @bp.post("/forgot")
 @policy("public")
-@limiter.limit("5 per minute; 20 per hour", methods=["POST"])
-@limiter.limit("5 per hour", key_func=account_ip_key, methods=["POST"])
+@limiter.limit("5 per minute; 20 per hour", methods=["POST"], deduct_when=counts_toward_limits)
+@limiter.limit(
+    "5 per hour", key_func=account_ip_key, methods=["POST"], deduct_when=counts_toward_limits
+)
 def forgot_submit() -> Response:
     """Email a reset link if the account exists; the answer is the same either way."""
     email = request.form.get("email", "").strip()
@@ -198,9 +224,10 @@ def reset(token: str) -> Response:
 
 @bp.post("/reset/<token>")
 @policy("public")
-@limiter.limit("10 per minute", methods=["POST"])
+@limiter.limit("10 per minute", methods=["POST"], deduct_when=counts_toward_limits)
 def reset_submit(token: str) -> Response:
     """Set the new password; the link then stops working and other sessions end."""
+    require_sessions()
     settings = get_settings()
     form = request.form
     try:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, request, stream_with_context, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from sqlalchemy import Row
-from werkzeug.datastructures import MultiDict
 
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -28,7 +26,15 @@ from app.services.items import ItemCreate, ItemPatch
 from app.services.validation import validate
 from app.web.regions import cached_region, viewer_key
 from app.web.responses import see_other
-from app.web.tables import Column, TableSpec, TableState, TableView, build_view
+from app.web.tables import (
+    Column,
+    TableSpec,
+    TableState,
+    TableView,
+    build_view,
+    current_table_args,
+    encode_params,
+)
 
 bp = Blueprint("items", __name__, url_prefix="/items")
 
@@ -44,6 +50,7 @@ SPEC = TableSpec(
         Column("created_at", "Created", first_direction="desc"),
     ),
     filters=("status",),
+    nouns=("item", "items"),
 )
 FRAGMENTS = {"items-table": "items_table"}
 REGION_TAGS = (
@@ -67,7 +74,7 @@ def _me() -> User:
     return user
 
 
-def table_view(args: MultiDict[str, str]) -> TableView[Row[Any]]:
+def table_view(args: Mapping[str, str]) -> TableView[Row[Any]]:
     """The items table for a query string: one query for the rows (owner names joined
     in), the total from the cache."""
     return build_view(
@@ -75,7 +82,7 @@ def table_view(args: MultiDict[str, str]) -> TableView[Row[Any]]:
     )
 
 
-def _fields(form: MultiDict[str, str]) -> dict[str, str]:
+def _fields(form: Mapping[str, str]) -> dict[str, str]:
     """The item fields of a submitted form (its CSRF token and buttons are not item data)."""
     return {name: form[name] for name in ItemCreate.model_fields if name in form}
 
@@ -92,7 +99,7 @@ def _rows_context(rows: list[Row[Any]]) -> dict[str, Any]:
     }
 
 
-def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any) -> Response:
+def _render_table(args: Mapping[str, str], *, status: int = 200, **extra: Any) -> Response:
     view = table_view(args)
     me = _me()
     region = cached_region(
@@ -100,7 +107,12 @@ def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any)
         viewer=viewer_key(me),
         tags=REGION_TAGS,
         render=lambda: render_block(
-            "items/index.html", "items_region", view=view, **_rows_context(view.page.items)
+            "items/index.html",
+            "items_region",
+            view=view,
+            changeable_total=item_service.count_changeable(db.session, me, view.state.list_query()),
+            is_admin=me.is_admin,
+            **_rows_context(view.page.items),
         ),
     )
     return render(
@@ -115,20 +127,6 @@ def _render_table(args: MultiDict[str, str], *, status: int = 200, **extra: Any)
         status_choices=[(s, s.title()) for s in ITEM_STATUSES],
         **extra,
     )
-
-
-def _current_args() -> MultiDict[str, str]:
-    """The table state of the page the user is on (htmx sends its URL)."""
-    current = htmx().current_url
-    if current:
-        return MultiDict(_parse_qs(urlsplit(current).query))
-    return request.args
-
-
-def _parse_qs(query: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
-    return parse_qsl(query, keep_blank_values=False)
 
 
 @bp.get("")
@@ -202,11 +200,30 @@ def _row(item_id: int, *, editing: bool = False, status: int = 200, **extra: Any
     )
 
 
+def _inline(item_id: int) -> bool:
+    """Whether this request swaps the item's table row (the inline editor), decided before
+    anything is written: any other request gets a page, never a fragment it did not ask for."""
+    return htmx().targets(f"item-{item_id}")
+
+
+def _form_page(item: Any, values: Any, errors: dict[str, str], *, status: int = 200) -> Response:
+    """The edit page (or its form, for the page's own htmx submit)."""
+    return render(
+        "items/form.html",
+        fragments={"item-form": "item_form"},
+        status=status,
+        item=item,
+        values=values,
+        errors=errors,
+        statuses=ITEM_STATUSES,
+    )
+
+
 @bp.get("/<int:item_id>/row")
 @policy("read")
 def row(item_id: int) -> Response:
-    """A row in display mode (cancelling an inline edit); a plain request gets the item page."""
-    if not htmx().request:
+    """A row in display mode (cancelling an inline edit); any other request gets the item page."""
+    if not _inline(item_id):
         return see_other(url_for("items.show", item_id=item_id))
     return _row(item_id)
 
@@ -222,10 +239,8 @@ def edit(item_id: int) -> Response:
         "price": item.price,
         "description": item.description,
     }
-    if not htmx().request:
-        return render(
-            "items/form.html", item=item, values=values, errors={}, statuses=ITEM_STATUSES
-        )
+    if not _inline(item.id):
+        return _form_page(item, values, {})
     return _row(item.id, editing=True, values=values, errors={})
 
 
@@ -234,24 +249,16 @@ def edit(item_id: int) -> Response:
 def update(item_id: int) -> Response:
     """Save an inline edit (or the edit page)."""
     item = item_service.get_item_for_change(db.session, _me(), item_id)
-    form = request.form
+    inline, form = _inline(item_id), request.form
     try:
         changes = validate(ItemPatch, _fields(form))
         with db.transaction() as session:
             item_service.update_item(session, item, changes, actor=current_actor())
     except ValidationFailed as exc:
-        if not htmx().request:
-            db.session.refresh(item)
-            return render(
-                "items/form.html",
-                status=422,
-                item=item,
-                values=form,
-                errors=exc.fields,
-                statuses=ITEM_STATUSES,
-            )
+        if not inline:
+            return _form_page(item, form, exc.fields, status=422)
         return _row(item.id, editing=True, status=422, values=form, errors=exc.fields)
-    if not htmx().request:
+    if not inline:
         flash("Saved.", "success")
         return see_other(url_for("items.show", item_id=item.id))
     return _row(item.id, saved=True)
@@ -276,7 +283,7 @@ def delete(item_id: int) -> Response:
     flash(f"“{name}” has been deleted.", "success")
     if not htmx().request:
         return see_other(url_for("items.index"))
-    response = _render_table(_current_args())
+    response = _render_table(current_table_args())
     response.headers["HX-Retarget"] = "#items-table"
     response.headers["HX-Reswap"] = "outerHTML"
     return response
@@ -308,17 +315,21 @@ def bulk() -> Response:
     except ValidationFailed as exc:
         flash("; ".join(exc.fields.values()), "error")
         return _bulk_response(form)
-    verb = {
-        "delete": "Deleted",
-        "activate": "Activated",
-        "archive": "Archived",
-        "draft": "Moved to draft",
-    }
-    flash(
-        f"{verb.get(form.get('action', ''), 'Updated')} {count:,} item{'s' if count != 1 else ''}.",
-        "success",
-    )
+    flash(BULK_DONE[form.get("action", "")].format(count=_count_of(count)), "success")
     return _bulk_response(form)
+
+
+BULK_DONE = {
+    "delete": "Deleted {count}.",
+    "activate": "Marked {count} active.",
+    "archive": "Archived {count}.",
+    "draft": "Moved {count} to draft.",
+}
+
+
+def _count_of(count: int) -> str:
+    """ "1 item", "42 items", "1,234 items"."""
+    return f"{count:,} item{'' if count == 1 else 's'}"
 
 
 def _is_number(raw: str) -> bool:
@@ -326,13 +337,14 @@ def _is_number(raw: str) -> bool:
     return raw.isascii() and raw.isdigit()
 
 
-def _bulk_response(form: MultiDict[str, str]) -> Response:
+def _bulk_response(form: Mapping[str, str]) -> Response:
     state = TableState.from_args(SPEC, form)
-    args = MultiDict(state.params(page=1, cursor=""))
+    params = state.params(page=1, cursor="")
+    location = url_for("items.index") + "?" + encode_params(params)
     if not htmx().request:
-        return see_other(url_for("items.index", **args.to_dict()))
-    response = _render_table(args)
-    response.headers["HX-Push-Url"] = url_for("items.index", **args.to_dict())
+        return see_other(location)
+    response = _render_table({k: str(v) for k, v in params.items()})
+    response.headers["HX-Push-Url"] = location
     return response
 
 

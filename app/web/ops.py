@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response, current_app, jsonify
 
 from app.caching import cache_health
 from app.core.health import check_database, check_rabbitmq, check_redis
 from app.extensions import csrf, db
 from app.policy import policy
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 
 bp = Blueprint("ops", __name__)
 csrf.exempt(bp)
@@ -21,11 +23,22 @@ def healthz() -> Response:
     return jsonify(status="ok")
 
 
+def draining(settings: Settings) -> bool:
+    """The process is shutting down (gunicorn.conf.py): take it out of the load balancer."""
+    flag = settings.drain_flag_file
+    return flag is not None and os.path.exists(flag)  # noqa: PTH110 - a stat per probe, no Path
+
+
 @bp.get("/readyz")
 @policy("public")
 def readyz() -> Response:
     """Each backing service's state; 503 when a configured one is down."""
     settings = get_settings()
+    if draining(settings):
+        response = jsonify(status="draining")
+        response.status_code = 503
+        response.headers["Cache-Control"] = "no-store"
+        return response
     checks = {
         "database": check_database(*db.engines),
         "redis": check_redis(settings.redis_url),

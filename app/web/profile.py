@@ -32,7 +32,7 @@ def _me() -> User:
     return current_db_user()
 
 
-def _page(*, status: int = 200, **context: Any) -> Response:
+def _page(*, status: int = 200, out_of_band: tuple[str, ...] = (), **context: Any) -> Response:
     defaults: dict[str, Any] = {
         "user": _me(),
         "editing": False,
@@ -43,7 +43,11 @@ def _page(*, status: int = 200, **context: Any) -> Response:
         "saved": False,
     }
     return render(
-        "profile/index.html", fragments=FRAGMENTS, status=status, **{**defaults, **context}
+        "profile/index.html",
+        fragments=FRAGMENTS,
+        out_of_band=out_of_band,
+        status=status,
+        **{**defaults, **context},
     )
 
 
@@ -85,7 +89,8 @@ def update() -> Response:
         if "current_password" in errors:
             errors["email_password"] = errors.pop("current_password")
         return _page(status=422, editing=True, values=allowed, errors=errors)
-    return _page(saved=True)
+    user = _me()
+    return _page(saved=True, user=user, nav_user=user, out_of_band=("nav_user",))
 
 
 @bp.post("/password")

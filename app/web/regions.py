@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from flask import request
 from markupsafe import Markup
 
-from app.core.cache import get_cache
+from app.core.cache.flask import get_cache
 from app.core.sql import SAFE_METHODS
 from app.settings import get_settings
 from app.web.tables import TableView

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote_plus
+from urllib.parse import parse_qsl, quote_plus, urlsplit
 
-from flask import url_for
+from flask import request, url_for
 
 from app.core.listing import (
     MAX_PAGE,
@@ -35,6 +35,7 @@ from app.core.listing import (
     Seek,
     sort_key,
 )
+from app.htmx import htmx
 from app.models.base import MAX_ID
 from app.utils.text import has_control_chars
 
@@ -62,6 +63,7 @@ class TableSpec:
     listing: Listing
     columns: tuple[Column, ...]
     filters: tuple[str, ...] = ()
+    nouns: tuple[str, str] = ("row", "rows")  # singular and plural, for "1 item", "3 items"
 
     @property
     def per_page_choices(self) -> tuple[int, ...]:
@@ -419,18 +421,24 @@ class TableView(Generic[T]):
                 PagerItem("‹ Prev", to(page.page - 1), rel="prev", aria_label="Previous page"),
             )
         else:
-            before = (PagerItem("« First"), PagerItem("‹ Prev"))
+            before = (
+                PagerItem("« First", aria_label="First page"),
+                PagerItem("‹ Prev", aria_label="Previous page"),
+            )
         if page.has_next:
             after = (
                 PagerItem("Next ›", to(page.page + 1), rel="next", aria_label="Next page"),
                 PagerItem("Last »", to(page.pages), aria_label="Last page"),
             )
         else:
-            after = (PagerItem("Next ›"), PagerItem("Last »"))
+            after = (
+                PagerItem("Next ›", aria_label="Next page"),
+                PagerItem("Last »", aria_label="Last page"),
+            )
         numbers = tuple(
             PagerItem("…", gap=True)
             if link is None
-            else PagerItem(f"{link.page:,}", current=True)
+            else PagerItem(f"{link.page:,}", current=True, aria_label=f"Page {link.page}")
             if link.page == page.page
             else PagerItem(f"{link.page:,}", link.url, aria_label=f"Page {link.page}")
             for link in self.window
@@ -439,17 +447,39 @@ class TableView(Generic[T]):
 
     @cached_property
     def summary(self) -> str:
-        """'1-25 of 1,000,000' with an en dash (the noun is the template's)."""
+        """1 item, 3 items, No items, or 1-25 of 1,000 items (an en dash in the text)."""
         page = self.page
+        one, many = self.spec.nouns
         if not page.total:
-            return ""
-        return f"{page.first_index:,}–{page.last_index:,} of {page.total:,}"
+            return f"No {many}"
+        if page.pages == 1:
+            return f"{page.total:,} {one if page.total == 1 else many}"
+        return f"{page.first_index:,}–{page.last_index:,} of {page.total:,} {many}"
+
+    @cached_property
+    def scope(self) -> str:
+        """What the search and filters select, in words: 'matching “lamp” with status draft'."""
+        state = self.state
+        parts = [f"matching “{state.q}”"] if state.q else []
+        filters = [f"{name.replace('_', ' ')} {value}" for name, value in state.filters.items()]
+        if filters:
+            parts.append("with " + " and ".join(filters))
+        return " ".join(parts)
 
     @cached_property
     def kept_params(self) -> list[tuple[str, Any]]:
         """The state a page-size change keeps (hidden inputs of that form)."""
         params = self.state.params(page=1, cursor="")
         return [(k, v) for k, v in params.items() if k not in ("per_page", "page")]
+
+
+def current_table_args() -> Mapping[str, str]:
+    """The table state of the page the user is on: htmx sends its URL with a write, so the
+    table redrawn after a delete or bulk action shows the same sort, search and page."""
+    current = htmx().current_url
+    if current:
+        return dict(parse_qsl(urlsplit(current).query))
+    return request.args
 
 
 def build_view(

@@ -92,3 +92,105 @@
     }
   }, true);
 })();
+
+// After a redraw (sort, page, page size, inline save, bulk action, row change) focus goes
+// back to the control that asked for it, or to its replacement: the new element with the
+// same data-focus-key (or id). Otherwise it would fall to <body> and keyboard users would
+// start again from the top.
+(function () {
+  "use strict";
+  var key = null;
+  function attr(el, name) {
+    return el instanceof HTMLElement && el !== document.body ? el.getAttribute(name) : null;
+  }
+  document.addEventListener("htmx:before:request", function (evt) {
+    var source = evt.detail && evt.detail.ctx && evt.detail.ctx.sourceElement;
+    var active = document.activeElement;
+    key = attr(source, "data-focus-key") || attr(active, "data-focus-key") || attr(active, "id") || null;
+  });
+  document.addEventListener("htmx:after:settle", function () {
+    var wanted = key;
+    key = null;
+    var active = document.activeElement;
+    if (!wanted || (active && active !== document.body && active.isConnected)) return;
+    var found = document.querySelector('[data-focus-key="' + CSS.escape(wanted) + '"]') || document.getElementById(wanted);
+    if (found instanceof HTMLElement) found.focus();
+  });
+})();
+
+// The inline editor: Enter saves, Escape cancels (and focus returns to the row's Edit button).
+(function () {
+  "use strict";
+  document.addEventListener("keydown", function (evt) {
+    var target = evt.target;
+    if (!(target instanceof HTMLElement)) return;
+    var row = target.closest("tr.is-editing");
+    if (!row) return;
+    if (evt.key === "Enter" && !(target instanceof HTMLButtonElement) && !(target instanceof HTMLTextAreaElement)) {
+      evt.preventDefault();
+      row.querySelector("[data-inline-save]")?.click();
+    } else if (evt.key === "Escape") {
+      evt.preventDefault();
+      row.querySelector("[data-inline-cancel]")?.click();
+    }
+  });
+})();
+
+// Bulk actions say what will happen ("Delete 3,001 items matching “lamp”?"); with nothing
+// chosen they say so instead of asking.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:confirm", function (evt) {
+    var form = evt.target;
+    if (!(form instanceof HTMLFormElement) || form.id !== "bulk-form") return;
+    var bar = form.querySelector("[data-bulk-bar]");
+    if (!bar) return;
+    evt.preventDefault();
+    var detail = evt.detail;
+    var all = bar.querySelector("[data-bulk-all]");
+    var count, scope = "";
+    if (all && all.checked) {
+      count = parseInt(all.getAttribute("data-count") || "0", 10);
+      scope = all.getAttribute("data-scope") ? " " + all.getAttribute("data-scope") : "";
+    } else {
+      count = document.querySelectorAll('input[name=ids][form="bulk-form"]:checked').length;
+    }
+    if (!count) {
+      bar.querySelector("[data-bulk-count]").textContent = "Select at least one item first.";
+      detail.dropRequest();
+      return;
+    }
+    var option = form.querySelector("select[name=action]").selectedOptions[0];
+    var what = count.toLocaleString("en-US") + " " + bar.getAttribute(count === 1 ? "data-noun" : "data-nouns") + scope;
+    if (window.confirm(option.getAttribute("data-confirm").replace("{count}", what))) detail.issueRequest();
+    else detail.dropRequest();
+  });
+})();
+
+// A lockout message counts its wait down; screen readers hear it once, then once more
+// when the wait is over.
+(function () {
+  "use strict";
+  function start(root) {
+    root.querySelectorAll("[data-countdown]").forEach(function (el) {
+      if (el.hasAttribute("data-counting")) return;
+      el.setAttribute("data-counting", "");
+      var left = parseInt(el.getAttribute("data-countdown"), 10);
+      var out = el.querySelector("[data-countdown-seconds]");
+      setTimeout(function () { el.removeAttribute("role"); }, 1000);
+      var timer = setInterval(function () {
+        left -= 1;
+        if (left > 0) {
+          out.textContent = left + (left === 1 ? " second" : " seconds");
+          return;
+        }
+        clearInterval(timer);
+        el.setAttribute("role", "status");
+        el.className = "flash flash-info";
+        el.textContent = el.getAttribute("data-countdown-done");
+      }, 1000);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { start(document); });
+  document.addEventListener("htmx:after:swap", function () { start(document); });
+})();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import datetime as dt
 import logging
@@ -22,8 +23,8 @@ import pytest
 from flask import Flask, Response
 from prometheus_client import REGISTRY
 
+import app.core.cache as cache_package
 from app.core.cache import (
-    EXTENSION_KEY,
     FOREVER,
     Cache,
     CacheConfig,
@@ -31,19 +32,17 @@ from app.core.cache import (
     LocalHub,
     ManualClock,
     MemoryCache,
-    TwoTierCache,
     UnstableKeyError,
     UnsupportedValueError,
     build_cache,
     cached,
     canonical,
-    get_cache,
     register_type,
     set_default_cache,
 )
+from app.core.cache.flask import EXTENSION_KEY, TwoTierCache, get_cache
 from app.core.cache.serialization import dumps, loads
 from app.core.cache.ticker import INTERVAL, TICKER, Ticker
-from app.core.events import Event, EventBus, EventType, FunctionHandler
 
 
 def sample(name: str, **labels: str) -> float:
@@ -519,18 +518,22 @@ def test_a_set_elsewhere_drops_the_old_copy_from_l1(clock: ManualClock) -> None:
     assert b.get("k") == "new"
 
 
-def test_invalidations_are_announced_on_the_event_bus(clock: ManualClock) -> None:
-    seen: list[Event] = []
-    EventBus.get_instance().subscribe(
-        FunctionHandler("spy", frozenset({EventType.CACHE_INVALIDATED}), seen.append)
-    )
-    a, _, _, _ = two_instances(clock)
+def test_invalidations_are_counted_by_kind_and_origin(clock: ManualClock) -> None:
+    a, b, _, hub = two_instances(clock)
+    counted = [("tag", "local"), ("tag", "remote"), ("key", "local"), ("all", "gap")]
+    before = {n: sample("app_cache_invalidations_total", kind=n[0], origin=n[1]) for n in counted}
     a.set("k", 1, tags=["t"])
-    a.delete_tag("t")
-    assert len(seen) == 1
-    assert seen[0].payload["tags"] == ["t"]
-    assert seen[0].payload["keys"] == ["k"]  # resolved from the tag index
-    assert seen[0].payload["origin"] == a.origin
+    a.delete_tag("t")  # heard by b
+    a.delete("k")
+    hub.drop()  # each of a and b misses what comes next: a gap flushes its L1
+    after = {n: sample("app_cache_invalidations_total", kind=n[0], origin=n[1]) for n in counted}
+    assert {n: after[n] - before[n] for n in counted} == {
+        ("tag", "local"): 1,
+        ("tag", "remote"): 1,
+        ("key", "local"): 1,
+        ("all", "gap"): 2,
+    }
+    assert b.stats().remote_invalidations == 3  # the set, the tag and the key
 
 
 def test_a_dropped_channel_flushes_l1_and_keeps_new_entries_brief(clock: ManualClock) -> None:
@@ -984,6 +987,33 @@ def test_init_app_reads_the_config_and_is_idempotent() -> None:
     }
 
 
+def test_only_the_flask_module_of_the_cache_imports_flask() -> None:
+    # Services use @cached; what they reach of the cache must not need a web framework.
+    flaskish = ("flask", "flask_caching", "app.core.cache.flask")
+    for path in sorted(Path(cache_package.__file__).parent.glob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        found = {n for n in names if any(n == f or n.startswith(f + ".") for f in flaskish)}
+        assert bool(found) == (path.name == "flask.py"), (path.name, found)
+    # The same at run time, with a bare `app` package: app/__init__.py is the app's edge.
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys, types\n"
+        "sys.modules['app'] = bare = types.ModuleType('app')\n"
+        f"bare.__path__ = ['{root}/app']\n"
+        "from app.core.cache import cached\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'flask_caching')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=root
+    ).stdout
+    assert loaded.strip() == "[]"
+
+
 def test_get_cache_without_init_app_says_what_to_do() -> None:
     with Flask("bare").app_context(), pytest.raises(RuntimeError, match="init_app"):
         get_cache()
@@ -992,7 +1022,9 @@ def test_get_cache_without_init_app_says_what_to_do() -> None:
 def test_flask_caching_stores_in_the_same_cache() -> None:
     app = make_app()
     ours = TwoTierCache().init_app(app)
-    theirs = flask_caching.Cache(app, config={"CACHE_TYPE": "app.core.cache.FlaskCachingBackend"})
+    theirs = flask_caching.Cache(
+        app, config={"CACHE_TYPE": "app.core.cache.flask.FlaskCachingBackend"}
+    )
     calls: list[int] = []
 
     @theirs.memoize(60)
@@ -1023,7 +1055,9 @@ def test_flask_caching_stores_in_the_same_cache() -> None:
 
 def test_flask_caching_timeouts_map_onto_ttls() -> None:
     app = make_app(CACHE_DEFAULT_TTL=120)
-    theirs = flask_caching.Cache(app, config={"CACHE_TYPE": "app.core.cache.FlaskCachingBackend"})
+    theirs = flask_caching.Cache(
+        app, config={"CACHE_TYPE": "app.core.cache.flask.FlaskCachingBackend"}
+    )
     ours = get_cache(app)
     with app.app_context():
         theirs.set("default", 1)

@@ -17,7 +17,8 @@ import pytest
 import redis
 from flask import Flask, Response
 
-from app.core.cache import Cache, RedisCache, connect, get_cache, namespace_for
+from app.core.cache import Cache, RedisCache, connect, namespace_for
+from app.core.cache.flask import get_cache
 
 pytestmark = pytest.mark.redis
 
@@ -288,7 +289,7 @@ def test_flask_caching_in_two_apps_shares_redis(redis_url: str, cache_prefix: st
         app.config.update(
             CACHE_REDIS_URL=redis_url,
             CACHE_KEY_PREFIX=cache_prefix,
-            CACHE_TYPE="app.core.cache.FlaskCachingBackend",
+            CACHE_TYPE="app.core.cache.flask.FlaskCachingBackend",
         )
         theirs.init_app(app)
         app.add_url_rule("/page", view_func=theirs.cached(60)(page))

@@ -130,8 +130,8 @@ def test_flatten_removes_one_level() -> None:
 
 
 def test_aggregate_folds_to_one_value() -> None:
-    assert run_stage(AggregateStage(operator.add, 0), [1, 2, 3]) == [6]
-    assert run_stage(AggregateStage(operator.add, 0), []) == [0]
+    assert run_stage(AggregateStage(operator.add, 0), [1, 2, 3]) == 6
+    assert run_stage(AggregateStage(operator.add, 0), []) == 0
 
 
 def test_aggregate_copies_a_mutable_initial_value_per_run() -> None:
@@ -141,8 +141,108 @@ def test_aggregate_copies_a_mutable_initial_value_per_run() -> None:
 
     pipeline = Pipeline[int, list[int]]("collect").add_stage(AggregateStage(collect, []))
 
-    assert pipeline.run([1, 2]).output == [[1, 2]]
-    assert pipeline.run([3]).output == [[3]]
+    assert pipeline.run([1, 2]).output == [1, 2]
+    assert pipeline.run([3]).output == [3]
+
+
+def test_a_final_aggregate_returns_the_folded_value_itself() -> None:
+    # As the issue writes it. In names one input item, so mypy's spelling is
+    # Pipeline[list[int], int]; the last add_stage returns a FoldedPipeline.
+    total = (
+        Pipeline[list[list[int]], int]("total")
+        .add_stage(FlattenStage())
+        .add_stage(AggregateStage(operator.add, 0))
+    )
+
+    result = total.run([[1, 2], [3]])
+
+    assert result.output == 6
+    assert [(s.name, s.items_in, s.items_out) for s in result.stats] == [
+        ("flatten", 2, 3),
+        ("aggregate(add)", 3, 1),
+    ]
+    assert result.progress == Progress(2, 1, 0, done=True)
+
+
+def test_pipeline_rshift_aggregate_folds_and_leaves_the_pipeline_a_stream() -> None:
+    evens = Pipeline[int, int]("evens").add_stage(FilterStage(lambda x: x % 2 == 0))
+    count = evens >> AggregateStage(lambda n, _: n + 1, 0)
+
+    assert count.run(range(10)).output == 5
+    assert evens.run(range(5)).output == [0, 2, 4]
+
+
+def test_only_a_final_aggregate_folds() -> None:
+    def add_pair(acc: tuple[int, int], x: int) -> tuple[int, int]:
+        return acc[0] + x, acc[1] + 1
+
+    mean = AggregateStage(add_pair, (0, 0)) >> MapStage(lambda pair: pair[0] / pair[1])
+    pipeline = Pipeline[int, float]("mean").add_stage(mean)
+
+    assert pipeline.run([1, 2, 6]).output == [3.0]
+
+
+def test_the_pipeline_add_stage_was_called_on_keeps_its_stream_type() -> None:
+    pipeline = Pipeline[int, int]("p")
+    folded = pipeline.add_stage(AggregateStage(operator.add, 0))
+
+    assert folded.run([1, 2, 3]).output == 6
+    assert pipeline.run([1, 2, 3]).output == [6]
+
+
+def test_a_fold_streams_its_input_reports_progress_and_rejects() -> None:
+    rows = Counted(iter(range(100_000)))
+    reports: list[Progress] = []
+    pipeline = (
+        Pipeline[int, int]("total")
+        .add_stage(ValidateStage(lambda x: x % 1000 != 7))
+        .add_stage(AggregateStage(operator.add, 0))
+    )
+
+    result = pipeline.run(rows, on_progress=reports.append, progress_every=25_000)
+
+    assert result.output == sum(x for x in range(100_000) if x % 1000 != 7)
+    assert [r.position for r in result.rejects[:2]] == [7, 1007]
+    assert reports == [
+        Progress(25_000, 0, 25),
+        Progress(50_000, 0, 50),
+        Progress(75_000, 0, 75),
+        Progress(100_000, 0, 100),
+        Progress(100_000, 1, 100, done=True),
+    ]
+
+
+def test_arun_folds_async_input_and_cancelling_stops_reading() -> None:
+    async def rows() -> AsyncIterator[int]:
+        for i in range(4):
+            await asyncio.sleep(0)
+            yield i
+
+    endless = Counted(itertools.count())
+
+    def slow(x: int) -> int:
+        time.sleep(0.001)
+        return x
+
+    async def main() -> int:
+        total = Pipeline[int, int]("total").add_stage(AggregateStage(operator.add, 0))
+        result = await total.arun(rows())
+        slow_total = (
+            Pipeline[int, int]("slow total")
+            .add_stage(MapStage(slow))
+            .add_stage(AggregateStage(operator.add, 0))
+        )
+        task = asyncio.create_task(slow_total.arun(endless))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return result.output
+
+    assert asyncio.run(main()) == 6
+    pulled = endless.pulled
+    time.sleep(0.02)
+    assert endless.pulled == pulled
 
 
 def test_validate_with_a_function_reports_rejects_with_positions() -> None:
@@ -269,16 +369,13 @@ def test_branch_returns_path_results_in_declared_order() -> None:
 
     branch = BranchStage(MapStage(slow), MapStage(lambda x: x * 10), FilterStage(lambda x: x > 1))
 
-    assert run_stage(branch, [1, 2]) == [
-        (["slow 1"], [10], []),
-        (["slow 2"], [20], [2]),
-    ]
+    assert run_stage(branch, [1, 2]) == [["slow 1", "slow 2"], [10, 20], [2]]
 
 
 def test_branch_paths_may_be_chains() -> None:
     branch = BranchStage(MapStage(len) >> MapStage(str), FlattenStage())
 
-    assert run_stage(branch, [[1, 2]]) == [(["2"], [1, 2])]
+    assert run_stage(branch, [[1, 2]]) == [["2"], [1, 2]]
 
 
 def test_branch_runs_blocking_paths_in_parallel_threads() -> None:
@@ -290,7 +387,7 @@ def test_branch_runs_blocking_paths_in_parallel_threads() -> None:
     output = run_stage(BranchStage(MapStage(nap), MapStage(nap)), [7])
     elapsed = time.perf_counter() - started
 
-    assert output == [([7], [7])]
+    assert output == [[7], [7]]
     assert elapsed < 0.35
 
 
@@ -303,8 +400,53 @@ def test_branch_runs_async_paths_concurrently_as_tasks() -> None:
     output = run_stage(BranchStage(MapStage(nap), MapStage(nap)), [1])
     elapsed = time.perf_counter() - started
 
-    assert output == [([2], [2])]
+    assert output == [[2], [2]]
     assert elapsed < 0.35
+
+
+def test_branch_of_two_aggregates_gives_one_list_per_path() -> None:
+    total = AggregateStage(operator.add, 0)
+    total_plus_one_each = MapStage(lambda x: x + 1) >> AggregateStage(operator.add, 0)
+
+    assert run_stage(BranchStage(total, total_plus_one_each), [1, 2, 3]) == [[6], [9]]
+
+
+def test_branch_over_no_input_still_gives_one_list_per_path() -> None:
+    branch = BranchStage(AggregateStage(operator.add, 0), MapStage(str))
+
+    assert run_stage(branch, []) == [[0], []]
+
+
+def test_branch_reads_its_input_once_in_step_and_reports_progress() -> None:
+    rows = Counted(iter(range(10_000)))
+    ahead: list[int] = []
+    reports: list[Progress] = []
+
+    def note(x: int) -> int:
+        ahead.append(rows.pulled - x)  # how far the reader is ahead of this path
+        return x
+
+    pipeline = Pipeline[int, list[int]]("p").add_stage(
+        BranchStage(MapStage(note) >> AggregateStage(operator.add, 0), FilterStage(lambda x: x < 3))
+    )
+    result = pipeline.run(rows, on_progress=reports.append, progress_every=1000)
+
+    assert result.output == [[sum(range(10_000))], [0, 1, 2]]
+    assert rows.pulled == 10_000
+    assert max(ahead) <= 3  # its item, one in its slot, one the reader holds
+    assert reports[0] == Progress(items_in=1000, items_out=0, rejected=0)
+    assert reports[-1] == Progress(items_in=10_000, items_out=2, rejected=0, done=True)
+
+
+def test_a_failing_path_stops_the_branch_reading_an_endless_input() -> None:
+    pipeline = Pipeline[int, Any]("p").add_stage(
+        BranchStage(AggregateStage(operator.add, 0), MapStage(boom))
+    )
+
+    with pytest.raises(PipelineError) as caught:
+        pipeline.run(itertools.count())
+
+    assert (caught.value.stage, caught.value.position) == ("branch[1]/map(boom)", 3)
 
 
 def test_a_failing_branch_path_is_named_in_the_error() -> None:

@@ -108,8 +108,16 @@ def test_admin_cannot_demote_or_delete_themselves(
 
 
 def test_delete_user(app: Flask, as_admin: FlaskClient, accounts: dict[str, int]) -> None:
-    deleted = as_admin.post(f"/admin/users/{accounts['guest']}/delete", headers=HX)
-    assert deleted.status_code == 200 and deleted.get_data(as_text=True) == ""
+    deleted = as_admin.post(
+        f"/admin/users/{accounts['guest']}/delete",
+        headers={**HX, "HX-Target": "div#users-table", "HX-Current-URL": "http://x/admin/users"},
+    )
+    html = deleted.get_data(as_text=True)
+    assert deleted.status_code == 200 and deleted.headers["HX-Retarget"] == "#users-table"
+    assert 'id="users-table"' in html and "<html" not in html  # the table, redrawn
+    assert "guest@example.com" not in html.split('id="flashes"')[0]  # its row is gone
+    assert "Deleted guest@example.com and everything they owned." in html  # the message
+    assert "2 users" in html  # the count and pager follow
     with app.app_context():
         assert db.session.get(User, accounts["guest"]) is None
         assert db.session.scalars(

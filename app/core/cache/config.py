@@ -26,7 +26,6 @@ class CacheConfig:
     degraded_l1_ttl: float = 10.0
     socket_timeout: float = 0.5
     retry_interval: float = 2.0
-    publish_events: bool = True
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> CacheConfig:
@@ -41,7 +40,6 @@ class CacheConfig:
             "degraded_l1_ttl": "CACHE_DEGRADED_L1_TTL",
             "socket_timeout": "CACHE_REDIS_SOCKET_TIMEOUT",
             "retry_interval": "CACHE_REDIS_RETRY_INTERVAL",
-            "publish_events": "CACHE_PUBLISH_EVENTS",
         }
         found = {field: config[name] for field, name in names.items() if name in config}
         if isinstance(found.get("default_ttl"), timedelta):
@@ -53,7 +51,7 @@ def build_cache(config: CacheConfig) -> Cache:
     """Assemble L1, L2 and the invalidation listener (started) as configured."""
     l1 = MemoryCache(max_entries=config.l1_max_entries)
     if not config.redis_url:
-        return Cache(l1=l1, default_ttl=config.default_ttl, publish_events=config.publish_events)
+        return Cache(l1=l1, default_ttl=config.default_ttl)
     l2 = RedisCache(
         connect(config.redis_url, socket_timeout=config.socket_timeout),
         namespace=namespace_for(config.key_prefix, config.version),
@@ -66,5 +64,4 @@ def build_cache(config: CacheConfig) -> Cache:
         default_ttl=config.default_ttl,
         lock_ttl=config.lock_ttl,
         degraded_l1_ttl=config.degraded_l1_ttl,
-        publish_events=config.publish_events,
     )

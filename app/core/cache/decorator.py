@@ -1,12 +1,13 @@
 """`@cached`: transparent caching of a sync or async function, keyed by its name and arguments.
 
-The decorator finds its Cache when called, not when applied: the current app's
-(`app.extensions`), else the process default (`set_default_cache`). So a
-module-level function works under every test app, in jobs and in the CLI.
+The decorator finds its Cache when called, not when applied: the Cache of the current
+scope (each Flask app's, once `app.core.cache.flask` has installed Flask's app context
+with `use_scope`), else the process default (`set_default_cache`). So a module-level
+function works under every test app, in jobs and in the CLI, and this module needs
+no web framework.
 
-A hit costs the key, one L1 lookup and the lookup of the current app's Cache
-(read from Flask's context variable, not through the `current_app` proxy); the
-loader's partial and the tags are only built on a miss.
+A hit costs the key, one read of the scope's context variable and one L1 lookup;
+the loader's partial and the tags are only built on a miss.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Collection, Iterable
+from contextvars import ContextVar
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
-
-from flask import Flask
-from flask import globals as flask_globals
 
 from app.core.cache.core import Cache, Ttl
 from app.core.cache.keys import CallKey
@@ -29,33 +28,38 @@ P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 
-EXTENSION_KEY = "app_cache"
-"""Where `init_app` keeps the app's Cache (Flask-Caching owns `app.extensions["cache"]`)."""
-
 Tags = Iterable[str] | Callable[..., Iterable[str]]
 """Fixed tags, or a function of the call's arguments returning them."""
 
+
+def _no_cache(scope: Any) -> Cache | None:
+    return None
+
+
 _default: Cache | None = None
+_scope: ContextVar[Any] = ContextVar("cache_scope")  # never set: no scope until one is installed
+_cache_in: Callable[[Any], Cache | None] = _no_cache
 _warned_uncached = False
 _MISSING: Any = object()
-_app_context = flask_globals._cv_app  # what has_app_context() and current_app read, minus the proxy
 
 
 def set_default_cache(cache: Cache | None) -> None:
-    """Use `cache` for `@cached` calls made outside an app context (None: no default)."""
+    """Use `cache` for `@cached` calls made outside any scope that has one (None: no default)."""
     global _default
     _default = cache
 
 
+def use_scope(scope: ContextVar[Any], cache_in: Callable[[Any], Cache | None]) -> None:
+    """While `scope` is set, `@cached` uses `cache_in(scope.get())`, unless that is None."""
+    global _scope, _cache_in
+    _scope, _cache_in = scope, cache_in
+
+
 def active_cache() -> Cache | None:
-    """Return the current app's Cache, else the process default, else None."""
-    context = _app_context.get(None)
-    return _default if context is None else _app_cache(context.app)
-
-
-def _app_cache(app: Flask) -> Cache | None:
-    found = app.extensions.get(EXTENSION_KEY)
-    return found if isinstance(found, Cache) else _default
+    """Return the current scope's Cache (the app's), else the process default, else None."""
+    scope = _scope.get(None)
+    found = None if scope is None else _cache_in(scope)
+    return _default if found is None else found
 
 
 class CachedFunction(Protocol, Generic[P, R_co]):
@@ -65,15 +69,12 @@ class CachedFunction(Protocol, Generic[P, R_co]):
 
     def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> None:
         """Drop the cached result of this call, everywhere."""
-        ...
 
     def invalidate_all(self) -> None:
         """Drop the cached results of every call of this function, everywhere."""
-        ...
 
     def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Return the key this call is cached under."""
-        ...
 
 
 def cached(
@@ -108,23 +109,16 @@ def cached(
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                store = cache
-                if store is None:  # active_cache(), inline
-                    context = _app_context.get(None)
-                    store = _default if context is None else _app_cache(context.app)
-                    if store is None:
-                        _warn_uncached(call_key.base)
-                        return await func(*args, **kwargs)
+                store = target()
+                if store is None:
+                    return await func(*args, **kwargs)
                 key = key_of(args, kwargs)
                 value = store.get_l1(key, _MISSING)
                 if value is not _MISSING:
                     return value
+                load = functools.partial(func, *args, **kwargs)
                 return await store.aget_or_set(
-                    key,
-                    functools.partial(func, *args, **kwargs),
-                    ttl=ttl,
-                    tags=tags_of(args, kwargs),
-                    early_ttl=early_ttl,
+                    key, load, ttl=ttl, tags=tags_of(args, kwargs), early_ttl=early_ttl
                 )
 
             wrapper: Callable[..., Any] = async_wrapper
@@ -133,22 +127,23 @@ def cached(
             @functools.wraps(func)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 store = cache
-                if store is None:  # active_cache(), inline
-                    context = _app_context.get(None)
-                    store = _default if context is None else _app_cache(context.app)
+                if store is None:  # target(), inline: a call would cost a tenth of a hit
+                    scope = _scope.get(None)
+                    if scope is not None:
+                        store = _cache_in(scope)
                     if store is None:
-                        _warn_uncached(call_key.base)
-                        return func(*args, **kwargs)
+                        store = _default
+                        if store is None:
+                            _warn_uncached(call_key.base)
+                            return func(*args, **kwargs)
                 key = key_of(args, kwargs)
-                value = store.get_l1(key, _MISSING)
+                get_l1 = store.get_l1  # a function attribute: fetched, then called, is cheapest
+                value = get_l1(key, _MISSING)
                 if value is not _MISSING:
                     return value
+                load = functools.partial(func, *args, **kwargs)
                 return store.get_or_set(
-                    key,
-                    functools.partial(func, *args, **kwargs),
-                    ttl=ttl,
-                    tags=tags_of(args, kwargs),
-                    early_ttl=early_ttl,
+                    key, load, ttl=ttl, tags=tags_of(args, kwargs), early_ttl=early_ttl
                 )
 
             wrapper = sync_wrapper

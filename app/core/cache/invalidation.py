@@ -13,19 +13,21 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.core.cache.redis_tier import DOWN_ERRORS, RedisCache
+from app.core.cache.tiers import CacheTier
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["key", "prefix", "tag", "all"]
 OnMessage = Callable[["Invalidation"], None]
 OnGap = Callable[[], None]
+_POLL = 0.2  # seconds a listener waits for a message before checking whether to stop
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,13 +49,20 @@ class Invalidation:
             return "prefix"
         return "tag" if self.tags else "key"
 
-    def payload(self) -> dict[str, Any]:
-        """Return the plain-data form (the EventBus payload and the wire format)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+    def apply_to(self, tier: CacheTier) -> None:
+        """Drop what this names from one tier (L1, or L2 for every instance)."""
+        if self.everything:
+            tier.clear()
+            return
+        tier.delete(self.keys)
+        for prefix in self.prefixes:
+            tier.delete_prefix(prefix)
+        for tag in self.tags:
+            tier.delete_tag(tag)
 
     def to_bytes(self) -> bytes:
         """Encode for the channel (JSON: readable with redis-cli SUBSCRIBE)."""
-        return json.dumps(self.payload(), separators=(",", ":")).encode()
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Invalidation:
@@ -81,12 +90,8 @@ class PendingInvalidations:
     def __len__(self) -> int:
         return len(self._items) + self._overflow
 
-    def add(self, invalidation: Invalidation) -> None:
-        """Keep one for later."""
-        self.extend([invalidation])
-
-    def extend(self, invalidations: list[Invalidation]) -> None:
-        """Keep several for later, in order."""
+    def add(self, *invalidations: Invalidation) -> None:
+        """Keep these for later, in order."""
         with self._lock:
             room = self._limit - len(self._items)
             self._items.extend(invalidations[:room])
@@ -108,19 +113,15 @@ class InvalidationChannel(Protocol):
     @property
     def connected(self) -> bool:
         """Whether messages from other instances are reaching us right now."""
-        ...
 
     def publish(self, invalidation: Invalidation) -> bool:
         """Send to the other instances; return whether the channel took it."""
-        ...
 
     def start(self, on_message: OnMessage, on_gap: OnGap) -> None:
         """Begin delivering messages; `on_gap` runs whenever some may have been missed."""
-        ...
 
     def close(self) -> None:
         """Stop delivering and release the connection (joins any thread)."""
-        ...
 
 
 class LocalHub:
@@ -183,20 +184,15 @@ class LocalChannel:
 
 
 _CHANNELS: weakref.WeakSet[RedisChannel] = weakref.WeakSet()
-_fork_hook = threading.Lock()
-_fork_hook_installed = False
 
 
 class RedisChannel:
     """Redis pub/sub on `<namespace>#invalidate`, heard by a daemon thread per instance."""
 
-    def __init__(
-        self, tier: RedisCache, *, reconnect_interval: float = 1.0, poll: float = 0.2
-    ) -> None:
+    def __init__(self, tier: RedisCache, *, reconnect_interval: float = 1.0) -> None:
         self.name = f"{tier.namespace}#invalidate"
         self._tier = tier
         self._reconnect_interval = reconnect_interval
-        self._poll = poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handlers: tuple[OnMessage, OnGap] | None = None
@@ -222,7 +218,6 @@ class RedisChannel:
         )
         self._thread.start()
         _CHANNELS.add(self)
-        _install_fork_hook()
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until subscribed (tests and startup checks)."""
@@ -232,7 +227,7 @@ class RedisChannel:
         """Stop the listener thread and wait for it."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self._poll + 2.0)
+            self._thread.join(timeout=_POLL + 2.0)
         self._thread = None
         self._connected.clear()
         if self._listener is not None:
@@ -258,7 +253,7 @@ class RedisChannel:
             pubsub.subscribe(self.name)
             confirmations = 0
             while not self._stop.is_set():
-                message = pubsub.get_message(timeout=self._poll)
+                message = pubsub.get_message(timeout=_POLL)
                 if message is None:
                     continue
                 if message["type"] == "subscribe":
@@ -314,15 +309,10 @@ class RedisChannel:
             self.start(*self._handlers)
 
 
-def _install_fork_hook() -> None:
-    """Restart listeners in a forked child (gunicorn --preload builds the app before forking)."""
-    global _fork_hook_installed
-    with _fork_hook:
-        if not _fork_hook_installed:
-            os.register_at_fork(after_in_child=_restart_channels)
-            _fork_hook_installed = True
-
-
 def _restart_channels() -> None:
+    """Restart listeners in a forked child (gunicorn --preload builds the app before forking)."""
     for channel in list(_CHANNELS):
         channel._after_fork()
+
+
+os.register_at_fork(after_in_child=_restart_channels)

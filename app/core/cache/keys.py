@@ -43,12 +43,6 @@ class UnstableKeyError(TypeError):
     """An argument whose text would differ between processes (no `__cache_key__`, default repr)."""
 
 
-def function_key_base(func: Callable[..., Any], key_prefix: str = "") -> str:
-    """Return `<prefix>:<module>.<qualname>`, the part of the key shared by all calls."""
-    name = f"{func.__module__}.{func.__qualname__}"
-    return f"{key_prefix}:{name}" if key_prefix else name
-
-
 KeyOf = Callable[[tuple[Any, ...], Mapping[str, Any]], str]
 """Builds the key of one call from its positional and keyword arguments."""
 
@@ -64,14 +58,12 @@ class CallKey:
     def __init__(
         self, func: Callable[..., Any], *, key_prefix: str, ignore: Collection[str]
     ) -> None:
-        self.base = function_key_base(func, key_prefix)
+        name = f"{func.__module__}.{func.__qualname__}"
+        self.base = f"{key_prefix}:{name}" if key_prefix else name
+        """`<prefix>:<module>.<qualname>`, the part of the key shared by all calls."""
         self._signature = inspect.signature(func)
         self._ignore = frozenset(ignore)
         self.key: KeyOf = self._build()
-
-    def __call__(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
-        """Return the key for a call with these arguments."""
-        return self.key(args, kwargs)
 
     def _by_name(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         bound = self._signature.bind(*args, **kwargs)
@@ -102,18 +94,14 @@ class CallKey:
                     return by_name(args, kwargs)
                 value = args[only]
                 kind = type(value)
-                if kind is int or kind is str:
-                    known = memo.get(value)
-                    if known is not None:
-                        return known
-                    text = repr(value)
-                    made = head + text if len(text) <= MAX_ARGS_CHARS else head + _digest(text)
+                if kind is not int and kind is not str:
+                    return head + args_text((value,))
+                known = memo.get(value)
+                if known is None:
                     if len(memo) >= MEMO_SIZE:  # the working set moved on: start afresh
                         memo.clear()
-                    memo[value] = made
-                    return made
-                text = canonical(value)
-                return head + text if len(text) <= MAX_ARGS_CHARS else head + _digest(text)
+                    known = memo[value] = head + args_text((value,))
+                return known
 
         else:
 

@@ -23,6 +23,7 @@ import math
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
@@ -30,21 +31,20 @@ from app.core.cache import metrics
 from app.core.cache.ticker import TICKER, Ticker
 from app.core.cache.tiers import FOREVER, Entry, TierName
 
-Clock = Callable[[], float]
-"""Seconds from an arbitrary origin that never goes back (`time.monotonic`, or a fake in tests)."""
-
 DEFAULT_MAX_ENTRIES = 1000
 
+Miss = Callable[[str, Any], Any]
+"""What a reader does with `(key, default)` when L1 has no live entry."""
 
-class Now(Protocol):
-    """What the hit path reads the time from: an attribute, so reading it costs no call."""
 
-    @property
-    def now(self) -> float: ...
+class Reader(Protocol):
+    """`get(key, default=None)` answered from L1 when it can (see `MemoryCache.reader`)."""
+
+    def __call__(self, key: str, default: Any = None, /) -> Any: ...
 
 
 class ManualClock:
-    """A `Clock` that moves only when told: TTL tests expire entries without sleeping."""
+    """A clock that moves only when told: TTL tests expire entries without sleeping."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
@@ -55,19 +55,6 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         """Move time forward."""
         self.now += seconds
-
-
-class _CalledNow:
-    """`Now` for any other clock: exact, and as slow as the clock."""
-
-    __slots__ = ("_clock",)
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-
-    @property
-    def now(self) -> float:
-        return self._clock()
 
 
 class Slot:
@@ -86,19 +73,9 @@ class Slot:
 
 
 ABSENT = Slot(None, -math.inf, -math.inf, ())
-"""What hit paths look a missing key up as (`table.get(key, ABSENT)`): never live, one test less."""
-
+"""What a missing key is looked up as (`table.get(key, ABSENT)`): never live, one test less."""
 
 _MONOTONIC = time.monotonic  # the real one, even if a test patches time.monotonic later
-
-
-def _now_source(clock: Clock) -> tuple[Now, Ticker | None]:
-    if clock is _MONOTONIC:
-        TICKER.start()
-        return TICKER, TICKER
-    if isinstance(clock, ManualClock):
-        return clock, None
-    return _CalledNow(clock), None
 
 
 class MemoryCache:
@@ -111,20 +88,46 @@ class MemoryCache:
         self,
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
-        clock: Clock = time.monotonic,
+        clock: ManualClock | None = None,
         name: TierName = "l1",
     ) -> None:
         if max_entries < 0:
             raise ValueError("max_entries must be >= 0 (0 disables the tier)")
         self.name: TierName = name
         self.max_entries = max_entries
-        self._clock = clock
-        self._now, self._ticker = _now_source(clock)
+        self._clock: Callable[[], float] = _MONOTONIC if clock is None else clock
+        self._ticker: Ticker | None = TICKER if clock is None else None
+        self._now: ManualClock | Ticker = TICKER if clock is None else clock
+        if self._ticker is not None:
+            self._ticker.start()
         self._data: dict[str, Slot] = {}  # insertion order is the eviction queue; never rebound
         self._lock = threading.Lock()
         self._locks: dict[str, tuple[str, float]] = {}
         self._evicted = metrics.EVICTIONS.labels(tier=name, reason="capacity")
         self._expired = metrics.EVICTIONS.labels(tier=name, reason="expired")
+        self.get: Reader = self.reader(return_default, metrics.Tally())
+        """Return the live value for `key` and mark it used, else `default`."""
+
+    def reader(self, miss: Miss, hits: metrics.Tally) -> Reader:
+        """Return a `get(key, default)` that answers hits itself and leaves the rest to `miss`.
+
+        The one L1 hit path: `Cache.get`, `Cache.get_l1` (and through it every read of
+        the Cache) are readers. A closure over the table and the time source, because
+        a method call or an attribute lookup on `self` would cost a third of the hit.
+        """
+        table, clock, drop_expired = self._data, self._now, self._drop_expired
+
+        def get(key: str, default: Any = None) -> Any:
+            slot = table.get(key, ABSENT)
+            if slot.expires_at > clock.now:
+                slot.used = True
+                hits.count += 1
+                return slot.value
+            if slot is not ABSENT:
+                drop_expired(key, slot)
+            return miss(key, default)
+
+        return get
 
     @property
     def available(self) -> bool:
@@ -134,30 +137,9 @@ class MemoryCache:
     def __len__(self) -> int:
         return len(self._data)
 
-    def hot_path(self) -> tuple[dict[str, Slot], Now]:
-        """The table and time source a `Cache` reads on its own hits (read, never write, them).
-
-        Look a key up as `table.get(key, ABSENT)`: it is live while `slot.expires_at > now.now`.
-        A hit found this way bypasses `get`, so it must set `slot.used` itself.
-        """
-        return self._data, self._now
-
     def keys(self) -> list[str]:
-        """Return the keys in eviction order: oldest first, entries used since moved back.
-
-        Expired entries not yet dropped are included.
-        """
+        """Return the keys oldest first (used ones moved back by a sweep; expired ones too)."""
         return list(self._data)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """Return the live value for `key` and mark it used; the hot path."""
-        slot = self._data.get(key, ABSENT)
-        if slot.expires_at > self._now.now:
-            slot.used = True
-            return slot.value
-        if slot is not ABSENT:
-            self._drop_expired(key, slot)
-        return default
 
     def get_entry(self, key: str) -> Entry | None:
         """Return the live entry with its remaining TTL, or None."""
@@ -249,10 +231,6 @@ class MemoryCache:
         held = self._locks.get(key)
         return held is not None and held[1] > self._clock()
 
-    def ping(self) -> bool:
-        """Always true."""
-        return True
-
     def close(self) -> None:
         """Nothing to release."""
 
@@ -285,3 +263,26 @@ class MemoryCache:
             for key in keys:
                 del self._data[key]
         return keys
+
+
+class LocalKeys:
+    """The keys `Cache.get_or_set_local` stored, oldest first, so the oldest can be let go."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, key: str, l1: MemoryCache) -> None:
+        """Note `key` as the newest; drop the oldest from `l1` beyond the limit."""
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            while len(self._keys) > self.limit:
+                oldest, _ = self._keys.popitem(last=False)
+                l1.delete((oldest,))
+
+
+def return_default(key: str, default: Any) -> Any:
+    """The miss of a reader that looks no further than L1."""
+    return default

@@ -16,16 +16,15 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from itertools import islice
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.core.cache import metrics
-from app.core.cache.memory import Clock
 from app.core.cache.serialization import UnsupportedValueError, dumps, loads
-from app.core.cache.tiers import Entry, TierName
+from app.core.cache.tiers import Clock, Entry, TierName
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +42,14 @@ def namespace_for(key_prefix: str, version: int) -> str:
     return f"{key_prefix}:v{version}"
 
 
-def connect(url: str, *, socket_timeout: float = 0.5, retries: int = 1) -> redis.Redis:
+def connect(url: str, *, socket_timeout: float = 0.5) -> redis.Redis:
     """Return a pooled client that fails fast (a cache must never be slower than its loader)."""
     pool = redis.ConnectionPool.from_url(
         url,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout,
         health_check_interval=30,
-        retry=Retry(NoBackoff(), retries),  # one retry heals a pooled socket Redis closed
+        retry=Retry(NoBackoff(), 1),  # one retry heals a pooled socket Redis closed
     )
     return redis.Redis(connection_pool=pool)
 
@@ -66,14 +65,12 @@ class RedisCache:
         *,
         namespace: str,
         retry_interval: float = 2.0,
-        clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
     ) -> None:
         self.client = client
         self.namespace = namespace
         self._prefix = f"{namespace}:"
         self._retry_interval = retry_interval
-        self._clock = clock
         self._wall = wall_clock
         self._down_since: float | None = None
         self._retry_at = 0.0
@@ -87,25 +84,9 @@ class RedisCache:
         """Whether Redis answered the last call."""
         return self._down_since is None
 
-    @property
-    def state(self) -> Literal["up", "down"]:
-        """`up` or `down`, for /readyz."""
-        return "up" if self._down_since is None else "down"
-
-    @property
-    def down_since(self) -> float | None:
-        """Wall-clock time Redis was first seen down, or None while it is up."""
-        return self._down_since
-
     def on_recover(self, callback: Callable[[], None]) -> None:
         """Call `callback` once each time Redis answers again after being down."""
         self._recover_callbacks.append(callback)
-
-    def ping(self) -> bool:
-        """Ask Redis now (even while marked down); return whether it answered."""
-        with self._guard() as guard:
-            self.client.ping()
-        return not guard.failed
 
     def get_entry(self, key: str) -> Entry | None:
         """Return the live entry for `key`, or None (also when Redis is down)."""
@@ -266,7 +247,7 @@ class RedisCache:
         """True while Redis is down and it is not yet time to try again (one caller probes)."""
         if self._down_since is None:
             return False
-        now = self._clock()
+        now = time.monotonic()
         with self._state_lock:
             if now < self._retry_at:
                 return True
@@ -276,7 +257,7 @@ class RedisCache:
     def _went_down(self, exc: BaseException) -> None:
         metrics.L2_ERRORS.inc()
         with self._state_lock:
-            self._retry_at = self._clock() + self._retry_interval
+            self._retry_at = time.monotonic() + self._retry_interval
             if self._down_since is not None:
                 return
             self._down_since = self._wall()

@@ -19,6 +19,19 @@
 ``await pipeline.arun(rows)`` runs it from async code. Stages compose with
 ``>>``; invalid items become ``Reject`` records; failures raise a
 ``PipelineError`` naming the pipeline, the stage and the 0-based input position.
+
+An aggregate at the end gives the value itself, and a branch one list per path:
+
+    total = Pipeline[list[int], int]("total").add_stage(FlattenStage()).add_stage(
+        AggregateStage(lambda subtotal, x: subtotal + x, 0)
+    )                                    # a FoldedPipeline: one value, still streamed
+    total.run([[1, 2], [3]]).output      # 6
+    plus_one_total = MapStage(lambda x: x + 1) >> AggregateStage(operator.add, 0)
+    both = Pipeline[int, list[int]]("both").add_stage(
+        BranchStage(AggregateStage(operator.add, 0), plus_one_total)
+    )
+    both.run([1, 2, 3]).output           # [[6], [9]]: one list per path, in order
+
 The framework imports nothing from the rest of the app.
 """
 
@@ -32,7 +45,12 @@ from app.services.data_pipeline.core import (
     StageStats,
     Tracked,
 )
-from app.services.data_pipeline.pipeline import Pipeline, PipelineResult, PipelineRun
+from app.services.data_pipeline.pipeline import (
+    FoldedPipeline,
+    Pipeline,
+    PipelineResult,
+    PipelineRun,
+)
 from app.services.data_pipeline.stages import (
     AggregateStage,
     BatchStage,
@@ -53,6 +71,7 @@ __all__ = [
     "FieldCheck",
     "FilterStage",
     "FlattenStage",
+    "FoldedPipeline",
     "MapStage",
     "Pipeline",
     "PipelineError",

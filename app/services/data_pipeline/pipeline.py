@@ -1,4 +1,8 @@
-"""The ``Pipeline``: a named list of stages, run eagerly, lazily or from async code."""
+"""The ``Pipeline``: a named list of stages, run eagerly, lazily or from async code.
+
+A ``Pipeline`` runs to a list of outputs; one ended by an ``AggregateStage`` is a
+``FoldedPipeline``, which runs to the folded value itself.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Any, Generic, Self, TypeVar, cast, overload
 
 from app.services.data_pipeline.aio import LoopWaiter, iterate_async
 from app.services.data_pipeline.core import (
@@ -24,10 +28,13 @@ from app.services.data_pipeline.core import (
     run_stage,
     track,
 )
+from app.services.data_pipeline.stages import AggregateStage
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 Next = TypeVar("Next")
+A = TypeVar("A")
+R = TypeVar("R")
 
 SINK_STAGE = "sink"
 """Stage name used in errors raised by a ``sink`` and in its stats."""
@@ -45,10 +52,14 @@ class _Hooks:
 
 
 @dataclass(frozen=True, slots=True)
-class PipelineResult(Generic[Out]):
-    """What a run produced: the outputs, the rejects, and per-stage counters."""
+class PipelineResult(Generic[R]):
+    """What a run produced: the output, the rejects, and per-stage counters.
 
-    output: list[Out]
+    ``R`` is the whole output: ``list[Out]`` for a ``Pipeline``, the folded
+    value's type for a ``FoldedPipeline``.
+    """
+
+    output: R
     rejects: tuple[Reject, ...]
     stats: tuple[StageStats, ...]
     progress: Progress
@@ -115,7 +126,7 @@ class PipelineRun(Generic[Out]):
         self.position = item.position
         return item.value
 
-    def collect(self, sink: Sink[Out] | None = None) -> PipelineResult[Out]:
+    def collect(self, sink: Sink[Out] | None = None) -> PipelineResult[list[Out]]:
         """Consume the run; outputs go to ``sink`` one by one if given, else into a list."""
         output: list[Out] = []
         with self:
@@ -171,28 +182,52 @@ class Pipeline(Generic[In, Out]):
     The seed writes ``Pipeline[list[dict], list[User]]``; that runs as written
     (type arguments are not checked at runtime). For mypy, ``In`` is the item type
     (``dict[str, Any]``) and ``Out`` is what ``run`` yields per item: with a
-    final ``BatchStage`` that is ``list[User]``.
+    final ``BatchStage`` that is ``list[User]``. ``run().output`` is always a
+    ``list[Out]``; ending the pipeline with an ``AggregateStage`` through
+    ``add_stage`` or ``>>`` gives a ``FoldedPipeline`` instead (see there).
     """
 
     def __init__(self, name: str, stages: Iterable[PipelineStage[Any, Any]] = ()) -> None:
         self.name = name
-        self._stages: list[PipelineStage[Any, Any]] = []
-        for stage in stages:
-            self.add_stage(stage)
+        self._stages = [leaf for stage in stages for leaf in stage.leaves()]
 
     @property
     def stages(self) -> tuple[PipelineStage[Any, Any], ...]:
         """The stages in order, with composites (``a >> b``) flattened."""
         return tuple(self._stages)
 
-    def add_stage(self, stage: PipelineStage[Any, Any]) -> Self:
-        """Append a stage (in place) and return the pipeline, for chaining."""
+    # Here and in __rshift__, an AggregateStage typed as a plain PipelineStage still
+    # folds at run time; only mypy, picking the second overload, takes it for a stream.
+    @overload
+    def add_stage(self, stage: AggregateStage[Any, A]) -> FoldedPipeline[In, A]: ...
+    @overload
+    def add_stage(self, stage: PipelineStage[Any, Any]) -> Self: ...
+    def add_stage(self, stage: PipelineStage[Any, Any]) -> Self | FoldedPipeline[In, Any]:
+        """Append a stage (in place) and return the pipeline, for chaining.
+
+        An ``AggregateStage`` ends the chain: the return value is then the
+        ``FoldedPipeline`` of these stages, while this pipeline keeps its type and
+        so still runs to a list (of the one folded value).
+        """
+        before = tuple(self._stages)
         self._stages.extend(stage.leaves())
+        if isinstance(stage, AggregateStage):
+            return FoldedPipeline(self.name, before, stage)
         return self
 
-    def __rshift__(self, stage: PipelineStage[Any, Next]) -> Pipeline[In, Next]:
-        """Return a new pipeline with ``stage`` appended; this one is left unchanged."""
-        return Pipeline[In, Next](self.name, [*self._stages, stage])
+    @overload
+    def __rshift__(  # type: ignore[overload-overlap]
+        self, stage: AggregateStage[Out, A]
+    ) -> FoldedPipeline[In, A]: ...
+    @overload
+    def __rshift__(self, stage: PipelineStage[Out, Next]) -> Pipeline[In, Next]: ...
+    def __rshift__(
+        self, stage: PipelineStage[Out, Any]
+    ) -> Pipeline[In, Any] | FoldedPipeline[In, Any]:
+        """Return a new pipeline with ``stage`` appended (folded if it is an aggregate)."""
+        if isinstance(stage, AggregateStage):
+            return FoldedPipeline(self.name, self._stages, stage)
+        return Pipeline(self.name, [*self._stages, stage])
 
     def as_stage(self) -> ChainStage[In, Out]:
         """Return this pipeline's stages as one stage, e.g. to use it as a branch path."""
@@ -218,7 +253,7 @@ class Pipeline(Generic[In, Out]):
         on_progress: ProgressCallback | None = None,
         progress_every: int = 100,
         on_reject: RejectCallback | None = None,
-    ) -> PipelineResult[Out]:
+    ) -> PipelineResult[list[Out]]:
         """Run to the end; with a ``sink``, outputs are handed over instead of collected."""
         hooks = _Hooks(on_progress, progress_every, on_reject)
         return self._start(data, LoopWaiter(), hooks).collect(sink)
@@ -231,7 +266,7 @@ class Pipeline(Generic[In, Out]):
         on_progress: ProgressCallback | None = None,
         progress_every: int = 100,
         on_reject: RejectCallback | None = None,
-    ) -> PipelineResult[Out]:
+    ) -> PipelineResult[list[Out]]:
         """Run in a worker thread, awaiting ``async`` stage functions on the caller's loop.
 
         The progress callback and sync stage functions are called in that thread.
@@ -260,3 +295,74 @@ class Pipeline(Generic[In, Out]):
 
     def __repr__(self) -> str:
         return f"<Pipeline {self.name!r}: {' >> '.join(s.name for s in self._stages)}>"
+
+
+class FoldedPipeline(Generic[In, Out]):
+    """A pipeline ended by an ``AggregateStage``: its run's output is the folded value itself.
+
+        total = Pipeline[list[int], int]("total").add_stage(FlattenStage()).add_stage(
+            AggregateStage(lambda subtotal, x: subtotal + x, 0)
+        )                                      # a FoldedPipeline[list[int], int]
+        total.run([[1, 2], [3]]).output        # 6, an int; not [6]
+
+    A type of its own because a stream's run gives a list and a fold's one value,
+    and one class cannot type ``run`` both ways. As in the seed's builder, the
+    stage added decides: ``add_stage`` and ``>>`` return this when given an
+    ``AggregateStage``, so mypy knows ``output`` is ``Out`` (``Any`` if the
+    reducer is typed ``Any``, as ``operator.add`` is). Everywhere else an
+    aggregate is an ordinary stage yielding its one value: inside a chain (so
+    ``aggregate >> map`` still streams), in a branch path (one list per path,
+    ``[6]``), or at the end of a ``Pipeline`` built from a list of stages.
+
+    The input still streams: it is read lazily and only the accumulator is kept;
+    progress, rejects, ``arun``'s async input and cancellation work as for a
+    ``Pipeline``. There is no ``sink`` or ``stream``: there is one value, returned.
+    """
+
+    def __init__(
+        self, name: str, stages: Iterable[PipelineStage[Any, Any]], fold: AggregateStage[Any, Out]
+    ) -> None:
+        self.name = name
+        self._pipeline = Pipeline[In, Out](name, [*stages, fold])
+
+    @property
+    def stages(self) -> tuple[PipelineStage[Any, Any], ...]:
+        """The stages in order, the aggregate last."""
+        return self._pipeline.stages
+
+    def run(
+        self,
+        data: Iterable[In],
+        *,
+        on_progress: ProgressCallback | None = None,
+        progress_every: int = 100,
+        on_reject: RejectCallback | None = None,
+    ) -> PipelineResult[Out]:
+        """Run to the end and return the folded value as the result's ``output``."""
+        result = self._pipeline.run(
+            data, on_progress=on_progress, progress_every=progress_every, on_reject=on_reject
+        )
+        return _unwrapped(result)
+
+    async def arun(
+        self,
+        data: Iterable[In] | AsyncIterable[In],
+        *,
+        on_progress: ProgressCallback | None = None,
+        progress_every: int = 100,
+        on_reject: RejectCallback | None = None,
+    ) -> PipelineResult[Out]:
+        """``run`` from async code, as ``Pipeline.arun`` does (cancelling stops the input)."""
+        result = await self._pipeline.arun(
+            data, on_progress=on_progress, progress_every=progress_every, on_reject=on_reject
+        )
+        return _unwrapped(result)
+
+    def __repr__(self) -> str:
+        return f"<FoldedPipeline {self.name!r}: {' >> '.join(s.name for s in self.stages)}>"
+
+
+def _unwrapped(result: PipelineResult[list[Out]]) -> PipelineResult[Out]:
+    """Replace the list of outputs by its only item: an aggregate yields exactly one."""
+    (value,) = result.output
+    return PipelineResult(value, result.rejects, result.stats, result.progress)

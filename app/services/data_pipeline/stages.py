@@ -8,9 +8,10 @@ called through ``RunContext.call``, which waits for awaitables on the run's loop
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from app.services.data_pipeline.core import PipelineStage, RunContext, Tracked, chain_stages
 
@@ -108,6 +109,9 @@ class AggregateStage(PipelineStage[T, A]):
 
     ``initial`` is deep-copied for each run, so a mutable start value does not
     leak between runs. The fold keeps only the accumulator, never the items.
+    Like every stage it yields its value as one item; a pipeline ended by it
+    through ``add_stage`` or ``>>`` is a ``FoldedPipeline``, which returns the
+    value itself.
     """
 
     def __init__(
@@ -205,36 +209,110 @@ def _check_field(
     return None if ok else reason
 
 
-class BranchStage(PipelineStage[T, tuple[list[Any], ...]]):
-    """Run several paths over each item in parallel; yield their results in declared order.
+class BranchStage(PipelineStage[T, list[U]]):
+    """Run several paths over the whole stream at once; yield one list per path, in declared order.
 
-    For each item, every path (a stage or ``a >> b`` chain) sees that one item in
-    its own thread, and the stage yields a tuple with one list per path: what
-    that path produced for the item. Blocking work overlaps in the threads;
-    ``async`` functions in a path run as tasks on the run's event loop. Put a
-    ``BatchStage`` first to branch per batch rather than per row.
+    The seed's "parallel processing paths": every path (a stage or an ``a >> b``
+    chain) sees every item, in its own thread, and yields what it produced as one
+    list, so two paths that each aggregate give ``[[6], [9]]``. The input is read
+    once and lazily, each path taking one item at a time, so memory holds the
+    paths' outputs (one value for an aggregate), never the input; progress,
+    rejects and cancellation work as for any stage. The lists come out when the
+    input ends, since a path's outputs are only complete then. Blocking work
+    overlaps in the threads; ``async`` functions run as tasks on the run's event
+    loop. A failing path stops the branch reading, and its error names
+    ``branch[index]/stage``.
     """
 
-    def __init__(self, *paths: PipelineStage[T, Any], name: str = "branch") -> None:
+    def __init__(self, *paths: PipelineStage[T, U], name: str = "branch") -> None:
         if not paths:
             raise ValueError("a branch needs at least one path")
         super().__init__(name=name)
         self.paths = paths
 
-    def process(
-        self, items: Iterator[Tracked[T]], ctx: RunContext
-    ) -> Iterator[Tracked[tuple[list[Any], ...]]]:
-        """Fan each item out to the paths and wait for all of them before the next item."""
+    def process(self, items: Iterator[Tracked[T]], ctx: RunContext) -> Iterator[Tracked[list[U]]]:
+        """Hand each item to every path, then yield each path's outputs at the first position."""
+        lanes = [_Lane[T]() for _ in self.paths]
         with ThreadPoolExecutor(len(self.paths), thread_name_prefix=self.name) as pool:
-            for item in items:
-                futures = [
-                    pool.submit(self._run_path, index, item, ctx)
-                    for index in range(len(self.paths))
-                ]
-                yield Tracked(item.position, tuple(future.result() for future in futures))
+            futures = [
+                pool.submit(self._run_path, index, lanes, ctx) for index in range(len(self.paths))
+            ]
+            first = _feed(items, lanes)
+        outputs = [future.result() for future in futures]  # the first failed path raises
+        for output in outputs:
+            yield Tracked(first, output)
 
-    def _run_path(self, index: int, item: Tracked[T], ctx: RunContext) -> list[Any]:
-        """Run one path over one item; its errors name ``branch[index]/stage``."""
-        stages = self.paths[index].leaves()
-        outputs = chain_stages(stages, iter((item,)), ctx, prefix=f"{self.name}[{index}]/")
-        return [output.value for output in outputs]
+    def _run_path(self, index: int, lanes: Sequence[_Lane[T]], ctx: RunContext) -> list[U]:
+        """Run one path over its lane; if it fails, end every lane so the branch stops reading."""
+        prefix = f"{self.name}[{index}]/"
+        try:
+            outputs = chain_stages(self.paths[index].leaves(), lanes[index], ctx, prefix=prefix)
+            return [output.value for output in outputs]
+        except BaseException:
+            for lane in lanes:
+                lane.close()
+            raise
+        finally:
+            lanes[index].close()  # a path that stops early must not hold the reader up
+
+
+def _feed(items: Iterator[Tracked[T]], lanes: Sequence[_Lane[T]]) -> int:
+    """Hand each item to every open lane until the input ends or no lane is open.
+
+    Returns the first item's position (0 for no input), which the path lists carry.
+    """
+    first: int | None = None
+    open_lanes = list(lanes)
+    try:
+        for item in items:
+            if first is None:
+                first = item.position
+            open_lanes = [lane for lane in open_lanes if lane.put(item)]
+            if not open_lanes:
+                break
+    finally:
+        for lane in lanes:
+            lane.close()
+    return 0 if first is None else first
+
+
+class _Lane(Generic[T]):
+    """A one-item hand-off from the branch's reader to one path's thread.
+
+    One slot keeps every path within an item of the reader, so the input is read
+    once and never held. Either side may close it: the reader when the input ends
+    (the path still gets the item in the slot), the path when it stops reading.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._item: Tracked[T] | None = None
+        self._closed = False
+
+    def put(self, item: Tracked[T]) -> bool:
+        """Wait for the slot to be empty and fill it; False if the lane is closed."""
+        with self._changed:
+            while self._item is not None and not self._closed:
+                self._changed.wait()
+            if self._closed:
+                return False
+            self._item = item
+            self._changed.notify_all()
+            return True
+
+    def close(self) -> None:
+        """Take no more items; wake whoever is waiting."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def __iter__(self) -> Iterator[Tracked[T]]:
+        while True:
+            with self._changed:
+                while self._item is None and not self._closed:
+                    self._changed.wait()
+                item, self._item = self._item, None
+                self._changed.notify_all()
+            if item is None:
+                return
+            yield item

@@ -1,9 +1,10 @@
-"""Flask wiring: one Cache per app from app.config, and a Flask-Caching backend on top of it.
+"""Flask wiring, the one module of the cache that imports Flask: one Cache per app, found by
+`@cached` inside that app's context, and a Flask-Caching backend on top of it.
 
 `TwoTierCache().init_app(app)` builds the app's Cache; `flask_caching.Cache` with
-`CACHE_TYPE="app.core.cache.FlaskCachingBackend"` then stores into that same Cache, so
-`cache.cached()`, `cache.memoize()` and `@cached` share tiers, keys namespace and
-invalidation.
+`CACHE_TYPE="app.core.cache.flask.FlaskCachingBackend"` then stores into that same
+Cache, so `cache.cached()`, `cache.memoize()` and `@cached` share tiers, keys
+namespace and invalidation.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, current_app
+from flask import globals as flask_globals
+from flask.ctx import AppContext
 from flask_caching import CachedResponse
 from flask_caching.backends.base import BaseCache
 
 from app.core.cache.config import CacheConfig, build_cache
 from app.core.cache.core import Cache
-from app.core.cache.decorator import EXTENSION_KEY
+from app.core.cache.decorator import use_scope
 from app.core.cache.serialization import register_builtin
 from app.core.cache.tiers import FOREVER
+
+EXTENSION_KEY = "app_cache"
+"""Where `init_app` keeps the app's Cache (Flask-Caching owns `app.extensions["cache"]`)."""
 
 
 class TwoTierCache:
@@ -31,6 +37,8 @@ class TwoTierCache:
 
     def init_app(self, app: Flask) -> Cache:
         """Build (once) and return this app's Cache, configured by its `CACHE_*` keys."""
+        # Flask's context variable, not the current_app proxy: @cached reads it on every call.
+        use_scope(flask_globals._cv_app, _cache_of_context)
         existing = app.extensions.get(EXTENSION_KEY)
         if isinstance(existing, Cache):
             return existing
@@ -46,6 +54,11 @@ def get_cache(app: Flask | None = None) -> Cache:
     if not isinstance(found, Cache):
         raise RuntimeError("no cache on this app: call TwoTierCache().init_app(app) in create_app")
     return found
+
+
+def _cache_of_context(context: AppContext) -> Cache | None:
+    found = context.app.extensions.get(EXTENSION_KEY)
+    return found if isinstance(found, Cache) else None
 
 
 class FlaskCachingBackend(BaseCache):
