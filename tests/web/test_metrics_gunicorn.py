@@ -34,6 +34,8 @@ def gunicorn_url(sqlite_url: str, tmp_path: Path) -> str:
         "WEB_CONCURRENCY": "3",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "LOG_LEVEL": "WARNING",
+        "SHUTDOWN_DRAIN_SECONDS": "0",  # draining has its own test (test_shutdown.py)
+        "DRAIN_FLAG_FILE": str(tmp_path / "draining"),
     }
     for name in ("REDIS_URL", "RABBITMQ_URL"):
         env.pop(name, None)
