@@ -7,7 +7,8 @@ admin, user, guest and anonymous. Each hostile value goes, in turn, into every
 path parameter (other parameters valid), into every query parameter a page or
 the API reads, into every form field the pages read, and into every field of
 the JSON body an API operation takes. The API's documented query parameters are
-also tried one at a time, since its validation stops at the first bad one.
+also tried one at a time: with all of them bad the answer is a 400 before any
+query runs, while one bad value that validation lets through goes on to SQL.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class Walk:
                 yield f"path={value.label}", self._request(rule, method, value, in_path=True)
             yield f"query={value.label}", self._request(rule, method, value, query=query_names)
             if api and signed_in and rule.endpoint in self.api_query:
-                for name in query_names:  # the API answers 400 for all bad ones at once
+                for name in query_names:  # alone, a value validation lets through reaches SQL
                     yield f"{name}={value.label}", self._request(rule, method, value, query=[name])
 
     def _request(
