@@ -12,6 +12,7 @@ from app.core.middleware import register_middleware
 from app.core.prometheus import init_metrics
 from app.core.redis_conn import init_redis
 from app.extensions import csrf, db
+from app.jobs import init_jobs
 from app.json import SafeJSONProvider
 from app.mail import init_mail
 from app.policy import register_policy_enforcement
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.metrics_enabled:
         init_metrics(app, token=settings.metrics_token)
     events.register_event_handlers()
+    init_jobs(app, settings)
     templating.register_template_helpers(app)
     edge.register_error_handlers(app)
     register_api(app)

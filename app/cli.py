@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.core import migrations
 from app.errors import AppError
 from app.extensions import db
+from app.jobs.bridge import Bridge
+from app.jobs.relay import Relay
+from app.jobs.worker import make_worker
 from app.models.user import ROLES
 from app.services.csv_source import CsvFile, CsvFileError
 from app.services.data_pipeline import Progress
@@ -200,8 +205,35 @@ def _advance(update: Callable[[int], None]) -> Callable[[Progress], None]:
     return advance
 
 
+@click.command("worker")
+@with_appcontext
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker on the emails, webhooks and default queues (SIGTERM: warm shutdown)."""
+    _require_schema()
+    make_worker(current_app._get_current_object()).work(burst=burst)  # type: ignore[attr-defined]
+
+
+@click.command("bridge")
+@with_appcontext
+@click.option("--no-relay", is_flag=True, help="Only consume; another process relays the outbox.")
+def bridge(no_relay: bool) -> None:
+    """Relay the outbox to RabbitMQ and turn its messages into RQ jobs (until SIGTERM)."""
+    _require_schema()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if not no_relay:
+        threading.Thread(target=Relay(app).run, args=(stop,), name="relay", daemon=True).start()
+    click.echo("Bridge running" + ("" if no_relay else " with the relay") + "; Ctrl+C stops it.")
+    Bridge(app).run(stop)
+
+
 def register_commands(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(seed)
+    app.cli.add_command(worker)
+    app.cli.add_command(bridge)

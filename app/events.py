@@ -9,6 +9,7 @@ from app.core.events import Event, EventBus
 from app.core.metrics import EVENTS_PUBLISHED
 from app.services.audit import AuditHandler
 from app.services.invalidation import CacheInvalidationHandler, watch_commits
+from app.services.outbox import OutboxHandler
 
 
 def count_event(event: Event) -> Event:
@@ -22,6 +23,7 @@ def register_event_handlers() -> None:
     bus = EventBus.get_instance()
     bus.subscribe(AuditHandler())
     bus.subscribe(CacheInvalidationHandler())
+    bus.subscribe(OutboxHandler())
     if count_event not in bus.middleware:
         bus.add_middleware(count_event)
     watch_commits()

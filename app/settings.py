@@ -11,6 +11,7 @@ from typing import Any, Literal
 from flask import Flask, current_app
 
 Environment = Literal["development", "production", "testing"]
+JobsMode = Literal["broker", "thread", "manual"]
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _jobs_mode(raw: str | None) -> JobsMode | None:
+    value = (raw or "").strip().lower()
+    if not value:
+        return None
+    if value not in ("broker", "thread", "manual"):
+        raise SettingsError(f"JOBS_MODE must be broker, thread or manual, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
@@ -97,6 +107,7 @@ class Settings:
     public_url: str = ""  # where users reach the app; "" in development: http://127.0.0.1:<port>
     trusted_proxies: int = 0
     drain_flag_file: str | None = None  # set by gunicorn.conf.py: present while draining
+    jobs_mode: JobsMode | None = None  # None: broker with RabbitMQ and Redis, else thread
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -146,6 +157,7 @@ class Settings:
             preferred_url_scheme="https" if _bool(e.get("HTTPS"), False) else "http",
             trusted_proxies=_int(e, "TRUSTED_PROXIES", 0),
             drain_flag_file=_optional(e, "DRAIN_FLAG_FILE"),
+            jobs_mode=_jobs_mode(e.get("JOBS_MODE")),
             port=_int(e, "PORT", cls.port),
             public_url=(e.get("PUBLIC_URL") or "").strip().rstrip("/"),
         )
@@ -175,6 +187,14 @@ class Settings:
         if self.table_cache_ttl is not None:
             return self.table_cache_ttl
         return 60 if self.redis_url else 0
+
+    @property
+    def jobs(self) -> JobsMode:
+        """How outbox messages run: through RabbitMQ and RQ workers when both are configured
+        ("broker"), else on a thread of each process ("thread"); tests drain by hand."""
+        if self.jobs_mode is not None:
+            return self.jobs_mode
+        return "broker" if self.rabbitmq_url and self.redis_url else "thread"
 
     @property
     def external_base(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from flask import Flask, g, has_app_context, request
+from flask import Flask, Response, g, has_app_context, request
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, event, text
 from werkzeug.serving import make_server
@@ -28,6 +28,7 @@ from app.core import migrations
 from app.core.events import EventBus
 from app.core.sql import SAFE_METHODS
 from app.extensions import db
+from app.jobs.runner import get_runner
 from app.settings import Settings, normalize_database_url
 from tests.factories import FAST_ITERATIONS, PASSWORD, make_role_accounts, make_user
 
@@ -133,6 +134,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "redis_key_prefix": f"test-{RUN_ID}",
         "queue_prefix": f"test-{RUN_ID}",
         "table_cache_ttl": 60,  # one process per app here, so cached tables are safe to test
+        "jobs_mode": "manual",  # tests run outbox messages with drain()
     }
     base.update(overrides)
     return Settings(**base)
@@ -146,6 +148,11 @@ def _build_app(settings: Settings) -> Flask:
     @app.before_request
     def _note_safe_method() -> None:
         g._safe_request = request.method in SAFE_METHODS
+
+    @app.after_request
+    def _run_what_the_request_queued(response: Response) -> Response:
+        get_runner(app).drain()  # the emails a request owed are there when it returns
+        return response
 
     return app
 
@@ -241,7 +248,7 @@ class LiveServer:
 @pytest.fixture
 def live_server(sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A running app on a private SQLite file (threads cannot share a test transaction)."""
-    settings = make_settings(tmp_path, database_url=sqlite_url)
+    settings = make_settings(tmp_path, database_url=sqlite_url, jobs_mode="thread")
     app = create_app(settings)
     server = LiveServer(app).start()
     yield server

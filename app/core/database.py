@@ -12,6 +12,8 @@ write fails loudly instead of changing data.
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +28,19 @@ from app.core.breaker import CircuitBreaker
 from app.core.sql import SAFE_METHODS, build_engine, transaction, watch_disconnects
 
 _G_KEY = "_db_session"
+_BACKGROUND_KEY = "_db_background"
+
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_parent_connections() -> None:
+    """A forked child (an RQ work-horse) must not use the parent's pooled connections."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 @dataclass
@@ -51,6 +66,7 @@ class Database:
         if engine.dialect.name == "postgresql":
             read_engine = build_engine(url, read_only=True, breaker=breaker, **engine_options)
             watch_disconnects(breaker, engine, read_engine)
+        _ENGINES.update((engine, read_engine))
         app.extensions["database"] = _State(
             engine,
             sessionmaker(bind=engine, expire_on_commit=False),
@@ -90,10 +106,22 @@ class Database:
         session: Session | None = g.get(_G_KEY)
         if session is None:
             state = self._state()
-            safe = has_request_context() and request.method in SAFE_METHODS
+            safe = (
+                has_request_context()
+                and request.method in SAFE_METHODS
+                and not g.get(_BACKGROUND_KEY)
+            )
             session = (state.read_factory if safe else state.factory)()
             setattr(g, _G_KEY, session)
         return session
+
+    @contextmanager
+    def background(self, app: Flask) -> Iterator[None]:
+        """An app context of its own for background work (a task run right after a request,
+        even from inside it): its session writes, whatever the request's method was."""
+        with app.app_context():
+            setattr(g, _BACKGROUND_KEY, True)
+            yield
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

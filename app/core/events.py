@@ -16,6 +16,10 @@ Catalogue: type (subject): payload -> subscribers. Every event is counted by typ
 - user.login (user): - -> cache: users, user:<id>
 - user.logout (user): [everywhere] -> cache: users, user:<id>
 - user.login_failed (user, or none for an unknown email): reason, [actor_email]
+- user.password_reset_requested (user): - -> outbox: the reset email
+- user.created also -> outbox: a welcome email (imports only when asked: welcome=True);
+  user.updated with password -> a "password changed" notice, with email -> an
+  "email changed" notice to the old address (payload old_email)
 - item.created (item): name -> cache: items
 - item.updated (item): fields; bulk (no id): bulk, action, count, ids or q and filters
   -> cache: items
@@ -53,6 +57,7 @@ class EventType(StrEnum):
     USER_LOGIN = "user.login"
     USER_LOGOUT = "user.logout"
     USER_LOGIN_FAILED = "user.login_failed"
+    PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
     ITEM_CREATED = "item.created"
     ITEM_UPDATED = "item.updated"
     ITEM_DELETED = "item.deleted"

@@ -27,13 +27,14 @@ class Mail:
     text: str
     html: str | None = None
     sender: str
+    message_id: str | None = None  # stable per delivery, so a duplicate shows as the same mail
 
     def to_message(self) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = self.to
         message["Subject"] = self.subject
-        message["Message-ID"] = make_msgid(domain="ledgerly.local")
+        message["Message-ID"] = self.message_id or make_msgid(domain="ledgerly.local")
         message["Date"] = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
         message.set_content(self.text)
         if self.html:

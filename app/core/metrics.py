@@ -5,7 +5,7 @@ Plain prometheus_client objects, no Flask: services, jobs and the CLI count too.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_PUBLISHED = Counter(
     "app_events_published_total", "Events published on the EventBus", ["type"]
@@ -23,3 +23,18 @@ CIRCUIT_OPENED = Counter(
 UNAVAILABLE = Counter(
     "app_unavailable_total", "Requests answered 503 because a service was down", ["service"]
 )
+JOB_SECONDS = Histogram(
+    "app_job_duration_seconds",
+    "Time a task ran, by queue",
+    ["queue"],
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600),
+)
+JOB_FAILURES = Counter("app_job_failures_total", "Task runs that raised, by queue", ["queue"])
+RELAYED = Counter("app_outbox_relayed_total", "Outbox messages the broker confirmed")
+BRIDGE_ENQUEUED = Counter(
+    "app_bridge_enqueued_total", "Broker messages turned into RQ jobs, by outcome", ["outcome"]
+)
+DEAD_LETTERED = Counter(
+    "app_dead_letters_total", "Messages that ended in the dead-letter queue, by reason", ["reason"]
+)
+EMAILS = Counter("app_emails_total", "Emails by outcome (sent, failed)", ["outcome"])

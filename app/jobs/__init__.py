@@ -1,0 +1,21 @@
+"""Background work: the outbox's messages run as tasks, through RabbitMQ and RQ or in-process.
+
+- `relay.py` publishes outbox rows to RabbitMQ (in the `bridge` process);
+- `bridge.py` turns RabbitMQ messages into RQ jobs;
+- `worker.py` runs RQ workers; `tasks.py` is what they run; `dispatch.py` maps
+  a message kind to its task (`emails.py` sends emails);
+- `runner.py` runs the same tasks in-process when there is no broker (`make run`).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.jobs.runner import init_runner
+from app.settings import Settings
+
+
+def init_jobs(app: Flask, settings: Settings) -> None:
+    """In-process runner unless a broker carries the messages (then the bridge relays)."""
+    if settings.jobs != "broker":
+        init_runner(app, settings.jobs)

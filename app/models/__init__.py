@@ -2,7 +2,20 @@
 
 from app.models.audit import AuditLog
 from app.models.base import Base
+from app.models.imports import ImportRun
 from app.models.item import ITEM_STATUSES, Item
+from app.models.messaging import Delivery, OutboxMessage, ProcessedMessage
 from app.models.user import ROLES, User
 
-__all__ = ["ITEM_STATUSES", "ROLES", "AuditLog", "Base", "Item", "User"]
+__all__ = [
+    "ITEM_STATUSES",
+    "ROLES",
+    "AuditLog",
+    "Base",
+    "Delivery",
+    "ImportRun",
+    "Item",
+    "OutboxMessage",
+    "ProcessedMessage",
+    "User",
+]

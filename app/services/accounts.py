@@ -193,8 +193,10 @@ def update_profile(
     if refusal is not None:
         raise refusal
     if changes:
+        old_email = user.email
         UserRepository(session).update(user, changes)
-        _publish(session, EventType.USER_UPDATED, user, actor, fields=sorted(changes))
+        extra = {"old_email": old_email} if "email" in changes else {}
+        _publish(session, EventType.USER_UPDATED, user, actor, fields=sorted(changes), **extra)
     return user
 
 
@@ -269,6 +271,7 @@ def register(
             password=password,
             iterations=iterations,
             actor=Actor(ip=ip),
+            welcome=True,
         )
     except Conflict as exc:
         raise ValidationFailed(
@@ -284,15 +287,16 @@ def _fingerprint(user: User) -> str:
     return hashlib.sha256((user.password_hash or "unset").encode()).hexdigest()[:16]
 
 
-def request_password_reset(
-    session: Session, email: str, secret_key: str
-) -> tuple[User, str] | None:
-    """The active account for `email` and a reset token for it, or None (the page says
-    the same either way, so nobody learns which emails have accounts)."""
+def request_password_reset(session: Session, email: str, *, ip: str | None) -> None:
+    """Owe the account for `email` a reset link (the email goes out through the outbox).
+
+    Nothing happens for an unknown or inactive email, and the caller says the same
+    either way, so nobody learns which emails have accounts. The link is made when
+    the email is sent, so no credential waits in the outbox.
+    """
     user = find_by_email(session, email)
-    if user is None or not user.is_active:
-        return None
-    return user, make_reset_token(user, secret_key)
+    if user is not None and user.is_active:
+        _publish(session, EventType.PASSWORD_RESET_REQUESTED, user, Actor(user_id=None, ip=ip))
 
 
 def make_reset_token(user: User, secret_key: str) -> str:

@@ -73,8 +73,10 @@ def create_user(
     is_active: bool = True,
     iterations: int,
     actor: Actor = SYSTEM,
+    welcome: bool = False,
 ) -> User:
-    """Create an account after validating every field; publishes USER_CREATED."""
+    """Create an account after validating every field; publishes USER_CREATED (with
+    `welcome`, the account is owed a welcome email: self-service sign-ups)."""
     errors: dict[str, str] = {}
     try:
         email = normalize_email(email)
@@ -104,7 +106,7 @@ def create_user(
             password_changed_at=utcnow() if password else None,
         )
     )
-    announce_created(session, user, actor)
+    announce_created(session, user, actor, **({"welcome": True} if welcome else {}))
     return user
 
 

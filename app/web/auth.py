@@ -10,7 +10,6 @@ from flask_login import current_user
 from app.errors import AppError, RateLimited, ValidationFailed
 from app.extensions import db
 from app.htmx import render
-from app.mail import send_email
 from app.policy import policy
 from app.security import (
     account_ip_key,
@@ -26,7 +25,6 @@ from app.security import (
     sign_out,
 )
 from app.services import accounts
-from app.services.accounts import RESET_TOKEN_MAX_AGE
 from app.settings import get_settings
 from app.web.responses import see_other
 
@@ -194,16 +192,8 @@ def forgot_submit() -> Response:
             values={},
             errors={"email": "Enter the email you signed up with."},
         )
-    found = accounts.request_password_reset(db.session, email, get_settings().secret_key)
-    if found is not None:
-        user, token = found
-        send_email(
-            user.email,
-            "reset_password",
-            user=user,
-            minutes=RESET_TOKEN_MAX_AGE // 60,
-            link=get_settings().external_base + url_for("auth.reset", token=token),
-        )
+    with db.transaction() as session:
+        accounts.request_password_reset(session, email, ip=client_ip())
     return _forgot_page(
         sent=True,
         values={"email": email},

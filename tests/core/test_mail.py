@@ -78,6 +78,7 @@ def test_reset_email_arrives_over_smtp(
 ) -> None:
     from app import create_app
     from app.extensions import db
+    from app.jobs.runner import get_runner
     from tests.conftest import make_settings
 
     url, inbox = smtp_server
@@ -86,5 +87,7 @@ def test_reset_email_arrives_over_smtp(
     with app.app_context(), db.transaction() as session:
         make_user(session, "ada@example.com")
     assert app.test_client().post("/forgot", data={"email": "ada@example.com"}).status_code == 200
+    assert inbox.messages == []  # owed by the outbox, sent by a task, never in the request
+    assert get_runner(app).drain() == 1
     assert [m["To"] for m in inbox.messages] == ["ada@example.com"]
     assert "/reset/" in inbox.messages[0].as_string()

@@ -34,7 +34,7 @@ def gunicorn_url(sqlite_url: str, tmp_path: Path) -> str:
         "WEB_CONCURRENCY": "3",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "LOG_LEVEL": "WARNING",
-        "SHUTDOWN_DRAIN_SECONDS": "0",  # draining has its own test (test_shutdown.py)
+        "SHUTDOWN_DRAIN_SECONDS": "0",  # no load balancer to drain from here
         "DRAIN_FLAG_FILE": str(tmp_path / "draining"),
     }
     for name in ("REDIS_URL", "RABBITMQ_URL"):
@@ -59,7 +59,7 @@ def gunicorn_url(sqlite_url: str, tmp_path: Path) -> str:
         pytest.fail("gunicorn did not start: " + proc.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
     yield url
     proc.terminate()
-    proc.wait(timeout=10)
+    proc.wait(timeout=30)
 
 
 def test_metrics_count_requests_from_every_worker(gunicorn_url: str) -> None:

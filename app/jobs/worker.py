@@ -1,0 +1,71 @@
+"""RQ workers on the emails, webhooks and default queues, in the app's context.
+
+Warm shutdown on SIGTERM (RQ finishes the job in hand). A work-horse that dies
+mid-job (killed, out of memory) is failed by RQ and retried on its schedule;
+the ledger is told either way, so a delivery never looks pending forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import redis
+from flask import Flask
+from rq import Queue, Worker
+from rq.job import Job
+
+from app.extensions import db
+from app.jobs import tasks
+from app.jobs.queues import QUEUE_NAMES, Names
+from app.models.base import utcnow
+from app.services import deliveries
+from app.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def rq_connection(url: str) -> redis.Redis:
+    """RQ's own client: its blocking reads need longer timeouts than a web request's."""
+    return redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+
+
+def queues(app: Flask) -> list[Queue]:
+    """This app's RQ queues, in the order a worker serves them."""
+    settings = get_settings(app)
+    if not settings.redis_url:
+        raise RuntimeError("RQ workers need REDIS_URL")
+    connection = rq_connection(settings.redis_url)
+    names = Names(settings.queue_prefix)
+    return [Queue(names.queue(q), connection=connection) for q in QUEUE_NAMES]
+
+
+def make_worker(app: Flask, *, name: str | None = None) -> Worker:
+    """A worker whose jobs run under `app`, telling the ledger when a work-horse dies."""
+    tasks.use_app(app)
+    serving = queues(app)
+
+    def horse_killed(job: Job, pid: int, status: int, _rusage: Any) -> None:
+        log.warning("work-horse %s died (status %s) running %s", pid, status, job.id)
+        _tell_ledger(app, job, f"the worker process died (status {status})")
+
+    return Worker(
+        serving,
+        connection=serving[0].connection,
+        name=name or f"{os.uname().nodename}.{os.getpid()}",
+        work_horse_killed_handler=horse_killed,
+    )
+
+
+def _tell_ledger(app: Flask, job: Job, error: str) -> None:
+    """A job died without recording its failure: retrying, or failed when none are left."""
+    payload = job.args[2] if len(job.args) > 2 and isinstance(job.args[2], dict) else {}
+    delivery_id = payload.get("delivery_id")
+    if delivery_id is None:
+        return
+    with app.app_context(), db.transaction() as session:
+        if job.retries_left:
+            deliveries.mark_retrying(session, int(delivery_id), error, utcnow())
+        else:
+            deliveries.mark_failed(session, int(delivery_id), error)
