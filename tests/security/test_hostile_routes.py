@@ -14,9 +14,11 @@ query runs, while one bad value that validation lets through goes on to SQL.
 from __future__ import annotations
 
 import json
+import pkgutil
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +28,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.routing import Rule
 
+from app import web
 from app.api.auth import auth_service
 from app.api.openapi import OPERATIONS, PREFIX, build_document
 from app.core.events import EventType
@@ -33,8 +36,6 @@ from app.core.sql import SAFE_METHODS
 from app.extensions import db
 from app.models import AuditLog, Item, User
 from app.services.items import ItemCreate
-from app.web import admin as admin_pages
-from app.web import items as item_pages
 from app.web.tables import TableSpec
 from tests.conftest import login
 from tests.factories import make_user, seed_items
@@ -78,10 +79,12 @@ REFUSALS_ON_RECORD = {EventType.USER_LOGIN_FAILED.value}  # a refused sign-in is
 
 
 def _page_query_names() -> set[str]:
-    """What the table pages and the sign-in page read from the query string."""
+    """What the table pages (any TableSpec in app.web) and the sign-in page read from the
+    query string."""
+    modules = [import_module(f"app.web.{m.name}") for m in pkgutil.iter_modules(web.__path__)]
     specs = [
         value
-        for module in (item_pages, admin_pages)
+        for module in modules
         for value in vars(module).values()
         if isinstance(value, TableSpec)
     ]
