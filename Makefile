@@ -8,10 +8,11 @@ INSTANCE ?= instance
 FLASK := $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help run install install-app test pytest lint format typecheck imports bench chromium clean
+.PHONY: help run stack install install-app test pytest lint format typecheck imports bench chromium clean
 
 help:
 	@echo "make run      serve http://127.0.0.1:$(PORT) on the embedded default (SQLite, no services)"
+	@echo "make stack    web, worker and bridge together (honcho on the Procfile) on the services in the environment"
 	@echo "make test     install dev dependencies and run every check and test suite"
 	@echo "make install  create $(VENV) with everything 'make test' needs"
 	@echo "make lint     ruff (lint + format check), mypy, import-linter"
@@ -42,6 +43,16 @@ run: install-app
 	else echo "Demo data already loaded (delete $(INSTANCE)/.seeded to reseed). Sign in as admin@example.com, user@example.com or guest@example.com with password demo-password."; fi
 	@echo "Serving http://127.0.0.1:$(PORT)  (Ctrl+C to stop)"
 	@$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+# The full stack: web, worker and bridge from the Procfile, on the services the environment
+# names; every process writes its metrics to one directory, so /metrics shows them all.
+stack: install
+	@if [ -z "$$DATABASE_URL" ] || [ -z "$$REDIS_URL" ] || [ -z "$$RABBITMQ_URL" ]; then \
+	  echo "make stack needs DATABASE_URL, REDIS_URL and RABBITMQ_URL (see README, Full-stack mode)"; exit 1; fi
+	@$(FLASK) db upgrade
+	@export PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d) PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH"; \
+	  echo "Serving http://127.0.0.1:$(PORT) with a worker and a bridge (Ctrl+C stops all three)"; \
+	  $(BIN)/honcho start -f Procfile web worker bridge
 
 # Browser tests drive Debian's Chromium; install it when we can (root + apt), else they skip.
 chromium:

@@ -30,6 +30,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # problem JSON under /api; the server's own (HTML) 414 is left for lines past this.
 limit_request_line = 8190
 
+_metrics_given = "PROMETHEUS_MULTIPROC_DIR" in os.environ  # shared with workers and bridges
 _metrics_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / f"app-metrics-{os.getpid()}")
 )
@@ -41,8 +42,10 @@ _drain_flag = os.environ.setdefault(
 
 
 def on_starting(server):
-    """Start from an empty metrics directory, not draining."""
-    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    """Start from an empty metrics directory (our own; a given one is shared with the worker
+    and bridge processes, which may already write there), not draining."""
+    if not _metrics_given:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
     Path(_metrics_dir).mkdir(parents=True, exist_ok=True)
     Path(_drain_flag).unlink(missing_ok=True)
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, Response, request
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
@@ -49,6 +50,40 @@ class _ProcessRegistry:
         return REGISTRY.collect()
 
 
+class Collector(Protocol):
+    """Metrics read at scrape time (the outbox backlog, queue depths)."""
+
+    def collect(self) -> Iterable[Metric]: ...
+
+
+class _SharedDirMetrics(GunicornInternalPrometheusMetrics):
+    """Multiprocess metrics (every gunicorn worker, RQ worker and bridge writing to one
+    directory) plus collectors read at scrape time, which the exporter's own per-scrape
+    registry would leave out."""
+
+    def __init__(self, app: Flask, **options: Any) -> None:
+        self.scrape_collectors: list[Collector] = []
+        super().__init__(app, **options)
+
+    def generate_metrics(self, accept_header: Any = None, names: Any = None) -> Any:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        for collector in self.scrape_collectors:
+            registry.register(collector)
+        chosen = registry.restricted_registry(names) if names else registry
+        generate, content_type = choose_encoder(accept_header)
+        return generate(chosen), content_type
+
+
+def add_scrape_collector(app: Flask, collector: Collector) -> None:
+    """Have /metrics read `collector` at every scrape, in either mode."""
+    metrics = app.extensions.get("metrics")
+    if isinstance(metrics, _SharedDirMetrics):
+        metrics.scrape_collectors.append(collector)
+    elif metrics is not None:
+        metrics.registry.register(collector)
+
+
 def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
     """Attach request metrics and the /metrics endpoint to this app.
 
@@ -60,7 +95,7 @@ def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
     app.wsgi_app = KnownMethods(app.wsgi_app)  # type: ignore[method-assign]
     metrics: PrometheusMetrics
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        metrics = GunicornInternalPrometheusMetrics(app, path="/metrics", **options)
+        metrics = _SharedDirMetrics(app, path="/metrics", **options)
     else:
         # A registry per app keeps several apps in one process (tests) from colliding.
         registry = CollectorRegistry(auto_describe=False)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from flask import Flask
 
+from app.jobs.observe import register_jobs_metrics
 from app.jobs.runner import init_runner
 from app.settings import Settings
 
 
 def init_jobs(app: Flask, settings: Settings) -> None:
-    """In-process runner unless a broker carries the messages (then the bridge relays)."""
+    """In-process runner unless a broker carries the messages (then the bridge relays);
+    the backlog and queue depths on /metrics."""
     if settings.jobs != "broker":
         init_runner(app, settings.jobs)
+    register_jobs_metrics(app)

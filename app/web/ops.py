@@ -10,7 +10,10 @@ from app.caching import cache_health
 from app.core.health import check_database, check_rabbitmq, check_redis
 from app.extensions import csrf, db
 from app.policy import policy
+from app.services import outbox
 from app.settings import Settings, get_settings
+
+LAG_WARNING_SECONDS = 60.0
 
 bp = Blueprint("ops", __name__)
 csrf.exempt(bp)
@@ -27,6 +30,18 @@ def draining(settings: Settings) -> bool:
     """The process is shutting down (gunicorn.conf.py): take it out of the load balancer."""
     flag = settings.drain_flag_file
     return flag is not None and os.path.exists(flag)  # noqa: PTH110 - a stat per probe, no Path
+
+
+def _outbox_lag() -> dict[str, object]:
+    """How far the relay (or the embedded runner) is behind; reported, not a readiness rule:
+    a slow broker must not take the web out of the load balancer."""
+    found = outbox.backlog(db.session)
+    return {
+        "pending": found.pending,
+        "oldest_age_seconds": round(found.oldest_age_seconds, 1),
+        "dead": found.dead,
+        "lagging": found.oldest_age_seconds > LAG_WARNING_SECONDS,
+    }
 
 
 @bp.get("/readyz")
@@ -49,6 +64,7 @@ def readyz() -> Response:
         status="ready" if ready else "unavailable",
         checks={name: c.as_dict() for name, c in checks.items()},
         cache=cache_health(current_app._get_current_object()),  # type: ignore[attr-defined]
+        outbox=_outbox_lag() if checks["database"].state == "up" else None,
     )
     response.status_code = 200 if ready else 503
     response.headers["Cache-Control"] = "no-store"

@@ -157,3 +157,20 @@ def test_a_failing_email_is_retried_then_failed_and_retry_now_sends_it(jobs_app:
     assert runner.drain() == 1
     assert [m.to for m in transport.outbox] == ["ada@example.com"]
     assert _deliveries(jobs_app) == [("reset_password", "ada@example.com", "sent")]
+
+
+def test_readiness_and_metrics_show_the_backlog(jobs_app: Flask) -> None:
+    client = jobs_app.test_client()
+    form = {"email": "ada@example.com", "name": "Ada", "password": PASSWORD}
+    client.post("/register", data={**form, "confirm_password": PASSWORD})
+    ready = client.get("/readyz").json
+    assert ready is not None and ready["outbox"]["pending"] == 1
+    assert ready["outbox"]["lagging"] is False
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "app_outbox_pending 1.0" in metrics
+    get_runner(jobs_app).drain()
+    assert client.get("/readyz").json["outbox"]["pending"] == 0  # type: ignore[index]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "app_outbox_pending 0.0" in metrics
+    assert 'app_emails_total{outcome="sent"}' in metrics
+    assert 'app_job_duration_seconds_count{queue="emails"}' in metrics
