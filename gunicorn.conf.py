@@ -26,6 +26,9 @@ drain_seconds = float(os.environ.get("SHUTDOWN_DRAIN_SECONDS", "5"))
 keepalive = 5
 accesslog = None  # the app writes one structured access line per request
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The app answers 414 itself past 4096 bytes of query string (app/core/middleware.py), as
+# problem JSON under /api; the server's own (HTML) 414 is left for lines past this.
+limit_request_line = 8190
 
 _metrics_given = "PROMETHEUS_MULTIPROC_DIR" in os.environ  # shared with workers and bridges
 _metrics_dir = os.environ.setdefault(

@@ -165,6 +165,7 @@ _FRIENDLY = {
     404: "We could not find that page. It may have moved or never existed.",
     405: "That action is not allowed here.",
     413: "That upload is too large.",
+    414: "That address is too long. Shorten the search and try again.",
     429: "Too many requests. Please wait a moment and try again.",
     500: "Something went wrong on our side. It has been logged; please try again.",
 }

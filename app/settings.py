@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from flask import Flask, current_app
 
-from app.core.netguard import Resolver, Rules, parse_networks, system_resolver
+from app.core.netguard import Rules, parse_networks
 
 Environment = Literal["development", "production", "testing"]
 JobsMode = Literal["broker", "thread", "manual"]
@@ -179,12 +179,11 @@ class Settings:
             return self.webhook_allow_http
         return self.env != "production"
 
-    def webhook_rules(self, resolve: Resolver = system_resolver) -> Rules:
+    def webhook_rules(self) -> Rules:
         """Where webhook URLs may point, at registration and at each delivery."""
         return Rules(
             allow_http=self.webhook_http_allowed,
             allowed=parse_networks(self.webhook_allowed_networks),
-            resolve=resolve,
         )
 
     def check(self) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.core import migrations
+from app.core import migrations, netguard
 from app.core.events import EventBus
 from app.core.sql import SAFE_METHODS
 from app.extensions import db
@@ -60,6 +60,17 @@ def _fresh_event_bus() -> Iterator[None]:
     EventBus.reset_instance()
     yield
     EventBus.reset_instance()
+
+
+def _no_dns(host: str, port: int) -> list[str]:
+    raise OSError(f"tests resolve no names ({host})")
+
+
+@pytest.fixture(autouse=True)
+def _no_name_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outgoing requests the app checks (webhooks) never ask a real DNS server in tests:
+    every name is unresolvable unless a test stages its own answers."""
+    monkeypatch.setattr(netguard, "resolve_name", _no_dns)
 
 
 # --- databases -----------------------------------------------------------------
@@ -168,14 +179,32 @@ def sqlite_app(sqlite_url: str, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def pg_app(pg_engine: Engine, pg_url: str, tmp_path: Path) -> Iterator[Flask]:
     """An app on the run's PostgreSQL database, inside a transaction rolled back afterwards."""
-    app = _build_app(make_settings(tmp_path, database_url=pg_url))
-    connection = pg_engine.connect()
+    yield from _rolled_back(pg_engine, _build_app(make_settings(tmp_path, database_url=pg_url)))
+
+
+def _rolled_back(engine: Engine, app: Flask) -> Iterator[Flask]:
+    connection = engine.connect()
     outer = connection.begin()
     db.bind_to(app, connection)
     yield app
     outer.rollback()
     connection.close()
     db.dispose(app)
+
+
+@pytest.fixture
+def unlimited_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """Like `app` (PostgreSQL rolled back, or SQLite) but without rate limits, for tests that
+    send thousands of requests from one address."""
+    if not os.environ.get("DATABASE_URL"):
+        url = request.getfixturevalue("sqlite_url")
+        app = _build_app(make_settings(tmp_path, database_url=url, rate_limits_enabled=False))
+        yield app
+        db.dispose(app)
+        return
+    url = request.getfixturevalue("pg_url")
+    settings = make_settings(tmp_path, database_url=url, rate_limits_enabled=False)
+    yield from _rolled_back(request.getfixturevalue("pg_engine"), _build_app(settings))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

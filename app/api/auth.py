@@ -2,8 +2,9 @@
 
 Tokens are HS256 JWTs (the algorithm is pinned on decode, so `alg: none` and
 algorithm swaps fail) carrying `sub`, `jti`, `iat`, `exp` and the user's auth
-epoch. A token is valid only while its `jti` is in the active-token store, its
-user is active, and it was issued after the user's last password change.
+epoch. A token is valid only while its `jti` is in the active-token store for
+the user its `sub` names, that user is active, and it was issued after the
+user's last password change.
 """
 
 from __future__ import annotations
@@ -97,10 +98,13 @@ class AuthService:
     def verify_token(self, value: str) -> User:
         """The user a valid, unrevoked token belongs to."""
         claims = self.decode(value)
-        if not self._store.is_active(str(claims["jti"])):
-            raise Unauthorized("The token has been revoked. Sign in again.")
         sub = str(claims["sub"])
-        user = identity(self._session, int(sub)) if sub.isdigit() else None
+        if not (sub.isascii() and sub.isdigit()):
+            raise Unauthorized("The token is not valid.")
+        user_id = int(sub)
+        if not self._store.is_active(str(claims["jti"]), user_id):  # live, and issued to `sub`
+            raise Unauthorized("The token has been revoked. Sign in again.")
+        user = identity(self._session, user_id)
         if user is None or not user.is_active:
             raise Unauthorized("The token's account is not active.")
         if claims.get("ep", 0) != user.auth_epoch:

@@ -10,7 +10,8 @@ checks the table and the URL map name the same routes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Union
 
@@ -37,6 +38,7 @@ from app.api.schemas import (
     WebhookEndpointOut,
     WebhookSecretOut,
 )
+from app.core.middleware import MAX_QUERY_BYTES
 from app.models.base import MAX_ID
 from app.policy import Policy, declared_policy, policy
 from app.services.items import ItemCreate, ItemOut, ItemPatch
@@ -51,7 +53,8 @@ ERROR_TEXT = {
     401: "No valid bearer token.",
     403: "The token's role may not do this.",
     404: "No such resource (or not one the caller may change).",
-    409: "The resource is busy or in a state that does not allow this.",
+    409: "The request conflicts with another resource or the resource's state.",
+    414: f"The query string is longer than {MAX_QUERY_BYTES:,} bytes.",
     422: "The request body is not valid (problem JSON lists each field).",
     429: "Too many attempts; see Retry-After.",
 }
@@ -78,7 +81,9 @@ class Operation:
     response: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()  # besides those implied by policy, query, body and path
+    error_text: Mapping[int, str] = field(default_factory=dict)  # this operation's own words
     location: bool = False  # a 201 with a Location header
+    links: Mapping[str, str] = field(default_factory=dict)  # name -> operationId given its `id`
 
     @property
     def operation_id(self) -> str:
@@ -120,6 +125,11 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="me",
         body=ProfilePatch,
         response=UserOut,
+        errors=(409,),
+        error_text={
+            403: "A guest token, or a new email without the right `current_password`.",
+            409: "Another account uses that email.",
+        },
     ),
     Operation(
         method="get",
@@ -140,6 +150,7 @@ OPERATIONS: tuple[Operation, ...] = (
         response=ItemOut,
         status=201,
         location=True,
+        links={"GetItem": "get_item", "UpdateItem": "update_item", "DeleteItem": "delete_item"},
     ),
     Operation(
         method="get",
@@ -299,7 +310,9 @@ def build_document(app: Flask) -> dict[str, Any]:
         "info": {
             "title": "App API",
             "version": "1",
-            "description": "JSON API for the React client. Errors are RFC 9457 problem JSON.",
+            "description": "JSON API for the React client. Errors are RFC 9457 problem JSON. "
+            "Text refuses control characters (tabs and line breaks only where a field is "
+            "multi-line) and unpaired UTF-16 surrogates, which a `pattern` cannot name.",
         },
         "servers": [{"url": PREFIX}],
         "security": [{"bearerAuth": []}],
@@ -438,16 +451,22 @@ def _responses(op: Operation, access: Policy, refs: Refs) -> dict[str, Any]:
         success["headers"] = {
             "Location": {"description": "URL of the new resource", "schema": {"type": "string"}}
         }
+    if op.links:
+        success["links"] = {
+            name: {"operationId": target, "parameters": {"item_id": "$response.body#/id"}}
+            for name, target in op.links.items()
+        }
     responses: dict[str, Any] = {str(op.status): success}
     problem = {PROBLEM_TYPE: {"schema": refs[(Problem, "serialization")]}}
     for status in sorted(_error_statuses(op, access)):
-        responses[str(status)] = {"description": ERROR_TEXT[status], "content": problem}
+        text = op.error_text.get(status, ERROR_TEXT[status])
+        responses[str(status)] = {"description": text, "content": problem}
     return responses
 
 
 def _error_statuses(op: Operation, access: Policy) -> set[int]:
     """Errors implied by the declaration: who may call, and what can be invalid."""
-    statuses = set(op.errors)
+    statuses = set(op.errors) | {414}  # any request may carry an oversized query string
     if access != "public":
         statuses.add(401)
     if access in ("write", "admin"):

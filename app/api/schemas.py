@@ -28,7 +28,7 @@ from app.models.messaging import DeliveryState
 from app.models.user import MAX_EMAIL, MAX_NAME, USER_LISTING, Role
 from app.models.webhooks import WebhookEvent
 from app.services.items import ItemOut
-from app.services.users import MAX_PASSWORD_LENGTH
+from app.services.users import EMAIL_PATTERN, MAX_PASSWORD_LENGTH
 from app.services.validation import (
     PatchModel,
     StrictModel,
@@ -94,7 +94,13 @@ class ProfilePatch(PatchModel):
     """What a user may change about themselves; role, is_active and id are refused."""
 
     name: Annotated[str, Text(MAX_NAME, required="Enter your name.")] | None = None
-    email: Annotated[str, Text(MAX_EMAIL, required="Enter your email.")] | None = None
+    email: Annotated[str, Text(MAX_EMAIL, required="Enter your email.")] | None = Field(
+        default=None,
+        json_schema_extra={"format": "email", "pattern": EMAIL_PATTERN},
+        description="A new email needs `current_password` (403 without it or when it is "
+        "wrong; 409 when another account uses the address). Special-use domains "
+        "(.test, .local, .invalid, ...) are refused.",
+    )
     current_password: str | None = Field(
         default=None,
         max_length=1024,

@@ -1,4 +1,5 @@
-"""HTTP middleware: request id, timing, security headers and one access-log line.
+"""HTTP middleware: request id, timing, security headers and one access-log line, and
+a limit on the query string.
 
 It wraps the WSGI app rather than hooking into Flask's request cycle, so every
 response gets them: those of error handlers, and those produced when a backing
@@ -15,10 +16,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, request
+from werkzeug.exceptions import RequestURITooLarge
 
 from app.core.logging import request_id_var
 
 access_log = logging.getLogger("app.access")
+
+MAX_QUERY_BYTES = 4096
+"""Longer query strings answer 414 here, whatever serves the app (gunicorn.conf.py lets
+request lines up to 8190 bytes through, so this answer, not the server's, is the one seen)."""
 
 # Accept an upstream id only if it is short and harmless in logs and headers.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -122,10 +128,17 @@ def _note_route() -> None:
         environ[PATH_KEY] = request.url_rule.rule
 
 
+def _refuse_long_queries() -> None:
+    """414 for a query string past MAX_QUERY_BYTES, before anything reads it."""
+    if len(request.environ.get("QUERY_STRING", "")) > MAX_QUERY_BYTES:
+        raise RequestURITooLarge(f"Keep the query string under {MAX_QUERY_BYTES:,} bytes.")
+
+
 def register_middleware(app: Flask, *, hsts: bool = False) -> None:
-    """Wrap the app; note each request's route for its log line."""
+    """Wrap the app; note each request's route for its log line; refuse oversized queries."""
     headers = dict(SECURITY_HEADERS)
     if hsts:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     app.wsgi_app = RequestEdge(app.wsgi_app, headers)  # type: ignore[method-assign]
     app.before_request(_note_route)
+    app.before_request(_refuse_long_queries)

@@ -68,6 +68,11 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+resolve_name: Resolver = system_resolver
+"""What names resolve with unless Rules say otherwise; the tests swap it, so they never ask
+a real DNS server, and to stage DNS rebinding."""
+
+
 def literal_address(host: str) -> IPAddress | None:
     """The address a host names literally, in any spelling; None for a name."""
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
@@ -97,11 +102,14 @@ class Rules:
 
     allow_http: bool
     allowed: Sequence[Network] = ()
-    resolve: Resolver = system_resolver
+    resolve: Resolver | None = None  # None: the system resolver, looked up at each check
 
     def check(self, url: str) -> Target:
         return check_url(
-            url, allow_http=self.allow_http, allowed=self.allowed, resolve=self.resolve
+            url,
+            allow_http=self.allow_http,
+            allowed=self.allowed,
+            resolve=self.resolve or resolve_name,
         )
 
 
@@ -110,7 +118,7 @@ def check_url(
     *,
     allow_http: bool,
     allowed: Sequence[Network],
-    resolve: Resolver = system_resolver,
+    resolve: Resolver,
 ) -> Target:
     """Parse and check a URL, resolving its host; raise ForbiddenTarget saying why not."""
     parts = urlsplit(url.strip())

@@ -3,6 +3,11 @@ app/core/metrics.py).
 
 Under gunicorn (PROMETHEUS_MULTIPROC_DIR set) every worker writes its samples
 to that directory and /metrics aggregates them, so a scrape sees all workers.
+
+No label takes a value a client can invent: paths are grouped by endpoint, and
+a request method outside KNOWN_METHODS reaches the app (and its `method` label)
+as OTHER, which no route accepts (405). Otherwise each made-up method would add
+series to every scrape, for good.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, Response, request
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
@@ -18,6 +23,24 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+
+
+class KnownMethods:
+    """WSGI middleware: any method outside KNOWN_METHODS becomes OTHER before Flask sees it."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") not in KNOWN_METHODS:
+            environ["REQUEST_METHOD"] = OTHER_METHOD
+        return self._app(environ, start_response)
 
 
 class _ProcessRegistry:
@@ -69,6 +92,7 @@ def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
     when only the monitoring network can reach it.
     """
     options = {"group_by": "endpoint", "defaults_prefix": "flask", "excluded_paths": ["^/static/"]}
+    app.wsgi_app = KnownMethods(app.wsgi_app)  # type: ignore[method-assign]
     metrics: PrometheusMetrics
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics = _SharedDirMetrics(app, path="/metrics", **options)

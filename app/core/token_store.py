@@ -1,7 +1,10 @@
-"""Active-token store: which API tokens (by `jti`) are still valid.
+"""Active-token store: which API tokens (by `jti`) are still valid, and for whom.
 
 Redis when configured (entries expire with their token and every process
-sees the same set), a dict in embedded mode. Revoking removes the entry.
+sees the same set), a dict in embedded mode. Revoking removes the entry. Each
+entry holds the id of the user the token was issued to, and a token counts as
+active only for that user: one whose `sub` names someone else is refused even
+if its `jti` is live (defence in depth should the signing key ever leak).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ class TokenStore(Protocol):
     """Where issued token ids live until they expire or are revoked."""
 
     def add(self, jti: str, user_id: int, ttl_seconds: int) -> None: ...
-    def is_active(self, jti: str) -> bool: ...
+    def is_active(self, jti: str, user_id: int) -> bool: ...
     def revoke(self, jti: str) -> None: ...
     def revoke_user(self, user_id: int) -> int: ...
 
@@ -35,7 +38,7 @@ class MemoryTokenStore:
         with self._lock:
             self._tokens[jti] = (user_id, self._clock() + ttl_seconds)
 
-    def is_active(self, jti: str) -> bool:
+    def is_active(self, jti: str, user_id: int) -> bool:
         with self._lock:
             entry = self._tokens.get(jti)
             if entry is None:
@@ -43,7 +46,7 @@ class MemoryTokenStore:
             if entry[1] <= self._clock():
                 del self._tokens[jti]
                 return False
-            return True
+            return entry[0] == user_id
 
     def revoke(self, jti: str) -> None:
         with self._lock:
@@ -77,8 +80,11 @@ class RedisTokenStore:
         pipe.expire(self._user_key(user_id), ttl_seconds)
         pipe.execute()
 
-    def is_active(self, jti: str) -> bool:
-        return bool(self._redis.exists(self._key(jti)))
+    def is_active(self, jti: str, user_id: int) -> bool:
+        stored = self._redis.get(self._key(jti))
+        if isinstance(stored, bytes):
+            stored = stored.decode()
+        return stored is not None and stored == str(user_id)
 
     def revoke(self, jti: str) -> None:
         self._redis.delete(self._key(jti))

@@ -15,7 +15,7 @@ import time
 from urllib3.exceptions import HTTPError
 
 from app.core.metrics import WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_DELIVERIES
-from app.core.netguard import ForbiddenTarget, Resolver, post, system_resolver
+from app.core.netguard import ForbiddenTarget, post
 from app.extensions import db
 from app.models.base import utcnow
 from app.services import webhooks
@@ -24,7 +24,6 @@ from app.services.webhooks import Due, Outcome
 from app.settings import get_settings
 
 TIMEOUT_SECONDS = 15.0
-resolver: Resolver = system_resolver  # tests swap it to fake DNS (rebinding)
 
 
 def deliver_webhook(message: Message, *, retry_in: float | None = None) -> None:
@@ -60,7 +59,7 @@ def attempt(due: Due) -> Outcome:
     }
     started = time.perf_counter()
     try:
-        target = settings.webhook_rules(resolver).check(due.url)
+        target = settings.webhook_rules().check(due.url)
         reply = post(target, due.body.encode(), headers, timeout=TIMEOUT_SECONDS)
     except ForbiddenTarget as exc:
         return Outcome(error=f"refused: {exc}")

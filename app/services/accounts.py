@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.core.events import Actor, EventType, publish
 from app.core.metrics import LOGINS
 from app.core.throttle import FailureThrottle
-from app.errors import BadRequest, Conflict, Forbidden, RateLimited, ValidationFailed
+from app.errors import AppError, BadRequest, Conflict, Forbidden, RateLimited, ValidationFailed
 from app.models.base import utcnow
 from app.models.user import ROLES, User
 from app.repositories.users import UserRepository
@@ -163,9 +163,12 @@ def update_profile(
 
     A new email needs the current password: the email is where password resets
     go, so a borrowed session must not be able to redirect them and take the
-    account over.
+    account over. Invalid fields are ValidationFailed (422); with valid fields,
+    an email another account uses is a Conflict (409) and a missing or wrong
+    current password is Forbidden (403), each naming its field.
     """
     errors: dict[str, str] = {}
+    refusal: AppError | None = None
     changes: dict[str, Any] = {}
     if "name" in data:
         name = str(data["name"] or "").strip()
@@ -182,24 +185,35 @@ def update_profile(
             errors["email"] = str(exc)
         else:
             if email != user.email:
-                if UserRepository(session).email_taken(email, except_id=user.id):
-                    errors["email"] = "Another account already uses this email."
-                elif not current_password:
-                    errors["current_password"] = "Enter your current password to change your email."
-                elif not user.password_hash or not verify_password(
-                    current_password, user.password_hash
-                ):
-                    errors["current_password"] = "That is not your current password."
-                else:
+                refusal = _email_change_refusal(session, user, email, current_password)
+                if refusal is None:
                     changes["email"] = email
     if errors:
-        raise ValidationFailed(fields=errors)
+        raise ValidationFailed(fields={**(refusal.fields if refusal else {}), **errors})
+    if refusal is not None:
+        raise refusal
     if changes:
         old_email = user.email
         UserRepository(session).update(user, changes)
         extra = {"old_email": old_email} if "email" in changes else {}
         _publish(session, EventType.USER_UPDATED, user, actor, fields=sorted(changes), **extra)
     return user
+
+
+def _email_change_refusal(
+    session: Session, user: User, email: str, current_password: str | None
+) -> AppError | None:
+    """Why `user` may not move to `email` (taken, or not proven by the password), or None."""
+    if UserRepository(session).email_taken(email, except_id=user.id):
+        message = "Another account already uses this email."
+        return Conflict(message, fields={"email": message})
+    if not current_password:
+        message = "Enter your current password to change your email."
+        return Forbidden(message, fields={"current_password": message})
+    if not user.password_hash or not verify_password(current_password, user.password_hash):
+        message = "That is not your current password."
+        return Forbidden(message, fields={"current_password": message})
+    return None
 
 
 def set_password(session: Session, user: User, new_password: str, *, iterations: int) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from app.core.events import SYSTEM, Actor, EventType, publish
@@ -14,11 +15,23 @@ from app.models.base import MAX_ID, utcnow
 from app.models.user import MAX_NAME, ROLES, USER_LISTING, User
 from app.repositories.users import UserRepository
 from app.utils.crypto import hash_password
-from app.utils.text import has_control_chars
+from app.utils.text import allowed_text_pattern, has_control_chars
 
 LISTING = USER_LISTING
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+EMAIL_PATTERN = (
+    f"^(?!.*@(.*\\.)?({'|'.join(_any_case(d) for d in SPECIAL_USE_DOMAIN_NAMES)})$)"
+    + allowed_text_pattern().removeprefix("^")
+)
+"""What normalize_email refuses besides the syntax of `format: email`, as a JSON Schema
+pattern: control characters, and special-use domains (.test, .local, .invalid, ...)."""
 
 
 def normalize_email(raw: str) -> str:

@@ -7,6 +7,7 @@ written for people ("Enter a name."), because pages show them beside the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -25,11 +26,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, core_schema
 
 from app.errors import ValidationFailed
-from app.utils.text import has_control_chars
+from app.utils.text import allowed_text_pattern, has_control_chars
 
 M = TypeVar("M", bound=BaseModel)
 
 MAX_PRICE = Decimal("9999999999.99")
+PRICE_TEXT = r"^ *[0-9]{1,10}(\.[0-9]{1,2})? *$"
+"""How a price is written as text: ASCII digits, at most two decimals, spaces around allowed."""
+_PRICE_TEXT = re.compile(PRICE_TEXT)
 
 
 def _problem(message: str) -> PydanticCustomError:
@@ -68,10 +72,11 @@ class PatchModel(StrictModel):
 
 @dataclass(frozen=True)
 class Text:
-    """Annotated[str, Text(...)]: stripped, at most `max_length`, no control characters.
+    """Annotated[str, Text(...)]: at most `max_length`, no control characters, then stripped.
 
-    `required` is the message for an empty value (None: empty is fine). The JSON
-    schema states the same limits the check enforces.
+    `required` is the message for a value that is empty once stripped (None: empty
+    is fine). Length and characters are checked as sent, so the JSON schema's
+    maxLength and pattern state exactly what the check enforces.
     """
 
     max_length: int
@@ -80,13 +85,13 @@ class Text:
     strip: bool = True
 
     def check(self, value: str) -> str:
+        if has_control_chars(value, multiline=self.multiline):
+            raise _problem("Remove the control characters.")
+        if len(value) > self.max_length:
+            raise _problem(f"Use at most {self.max_length:,} characters.")
         value = value.strip() if self.strip else value
         if self.required and not value:
             raise _problem(self.required)
-        if len(value) > self.max_length:
-            raise _problem(f"Use at most {self.max_length:,} characters.")
-        if has_control_chars(value, multiline=self.multiline):
-            raise _problem("Remove the control characters.")
         return value
 
     def __get_pydantic_core_schema__(
@@ -101,6 +106,8 @@ class Text:
         json_schema["maxLength"] = self.max_length
         if self.required:
             json_schema["minLength"] = 1
+        visible = bool(self.required and self.strip)  # whitespace alone strips to nothing
+        json_schema["pattern"] = allowed_text_pattern(multiline=self.multiline, visible=visible)
         return json_schema
 
 
@@ -145,7 +152,9 @@ def parse_price(raw: Any) -> Decimal:
         raise _problem("The price is too large.")
     if price != price.quantize(Decimal("0.01")):
         raise _problem("Use at most two decimals.")
-    return abs(price.quantize(Decimal("0.01")))  # abs: -0.00 is 0.00
+    if isinstance(raw, str) and not _PRICE_TEXT.fullmatch(raw):  # "1e2", "١٢", "1_000", "-0"
+        raise _problem("Enter a price such as 12.50.")
+    return abs(price.quantize(Decimal("0.01")))  # abs: the number -0.0 is 0.00
 
 
 Price = Annotated[
@@ -154,10 +163,16 @@ Price = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},
-                {"type": "string", "pattern": r"^\d{1,10}(\.\d{1,2})?$"},
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": float(MAX_PRICE),
+                    "multipleOf": 0.01,
+                },
+                {"type": "string", "pattern": PRICE_TEXT},
             ],
-            "description": "A decimal with at most two places, as a number or a string.",
+            "description": "A decimal with at most two places, as a number or a string "
+            "of ASCII digits such as 12.50.",
             "examples": ["12.50"],
         },
         mode="validation",

@@ -54,12 +54,22 @@ MAX_REPLAY_WINDOW = timedelta(days=31)
 TEST_EVENT = "webhook.test"
 
 EventName = Annotated[str, OneOf(WEBHOOK_EVENTS, label="Event")]
+Url = Annotated[
+    str,
+    Text(MAX_URL, required="Enter the URL to send events to."),
+    Field(
+        json_schema_extra={"format": "uri"},
+        description="https (http only where WEBHOOK_ALLOW_HTTP is on); hosts on private, "
+        "loopback, link-local or metadata networks are refused unless "
+        "WEBHOOK_ALLOWED_NETWORKS covers them.",
+    ),
+]
 
 
 class EndpointCreate(StrictModel):
     """A new endpoint: where, which events, and a note for the people who run it."""
 
-    url: Annotated[str, Text(MAX_URL, required="Enter the URL to send events to.")]
+    url: Url
     events: list[EventName] = Field(min_length=1)
     description: Annotated[str, Text(MAX_DESCRIPTION)] = ""
 
@@ -67,7 +77,7 @@ class EndpointCreate(StrictModel):
 class EndpointPatch(PatchModel):
     """Change some fields of an endpoint."""
 
-    url: Annotated[str, Text(MAX_URL, required="Enter the URL to send events to.")] | None = None
+    url: Url | None = None
     events: list[EventName] | None = Field(default=None, min_length=1)
     description: Annotated[str, Text(MAX_DESCRIPTION)] | None = None
     enabled: bool | None = None
@@ -240,7 +250,8 @@ def resend(
 
 
 class ReplayWindow(StrictModel):
-    """Which of an endpoint's messages to send again: those created in [since, until]."""
+    """Which of an endpoint's messages to send again: those created in [since, until]
+    (`until` not before `since`, at most 31 days apart)."""
 
     since: AwareDatetime
     until: AwareDatetime

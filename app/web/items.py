@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -372,9 +373,14 @@ def export_csv() -> Response:
     return response
 
 
+# Where a spreadsheet may start a cell: the start, or after any separator it may split on
+# (its locale's, or one chosen on import), whatever the quoting; there a formula could begin.
+_FORMULA_START = re.compile(r"(?:^|(?<=[,;|\t\r\n]))(?=[ ]*[=+\-@\t\r])")
+
+
 def _csv_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value  # keep spreadsheets from running formulas (CSV injection)
+    if isinstance(value, str):
+        return _FORMULA_START.sub("'", value)  # keep spreadsheets from running formulas
     return value

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, request, url_for
 
-from app.errors import ValidationFailed
+from app.errors import Conflict, Forbidden, ValidationFailed
 from app.extensions import db
 from app.htmx import render
 from app.models.user import User
@@ -84,7 +84,7 @@ def update() -> Response:
                 actor=current_actor(),
                 current_password=request.form.get("email_password"),
             )
-    except ValidationFailed as exc:
+    except (ValidationFailed, Conflict, Forbidden) as exc:  # each names its field
         errors = dict(exc.fields)
         if "current_password" in errors:
             errors["email_password"] = errors.pop("current_password")

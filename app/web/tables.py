@@ -41,6 +41,7 @@ from app.utils.text import has_control_chars
 
 T = TypeVar("T")
 _SAFE_PARAMS = frozenset({"sort", "dir", "page", "per_page"})  # allowlisted tokens and numbers
+MAX_CURSOR_LENGTH = 512  # a longer cursor is ignored, so links never carry one
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class TableState:
             per_page=per_page,
             q=raw.get("q", "").strip()[:MAX_SEARCH_LENGTH],
             filters=filters,
-            cursor=raw.get("cursor", "")[:512],
+            cursor=raw.get("cursor", "")[:MAX_CURSOR_LENGTH],
         )
 
     def list_query(self) -> ListQuery:
@@ -379,24 +380,26 @@ class TableView(Generic[T]):
         return [cell for cell in self.headers if cell.url]
 
     def page_link(self, number: int) -> Link:
-        """A link to page `number`, by keyset when it is near the current page."""
+        """A link to page `number`, by keyset when it is near the current page (and its sort
+        value is short enough for a cursor: a long one would be cut, so it is left out)."""
         current, pages, items = self.page.page, self.page.pages, self.page.items
         if number <= 1:
             return Link(1, self.url(page=1, cursor=""))
         if number >= pages:
             return Link(pages, self.url(page=pages, cursor="last"))
         distance = number - current
+        cursor = ""
         if items and 0 < distance <= MAX_SKIP_PAGES + 1:
             cursor = encode_cursor(
                 "after", sort_key(items[-1], self.state.sort), (distance - 1) * self.page.per_page
             )
-            return Link(number, self.url(page=number, cursor=cursor))
-        if items and 0 < -distance <= MAX_SKIP_PAGES + 1:
+        elif items and 0 < -distance <= MAX_SKIP_PAGES + 1:
             cursor = encode_cursor(
                 "before", sort_key(items[0], self.state.sort), (-distance - 1) * self.page.per_page
             )
-            return Link(number, self.url(page=number, cursor=cursor))
-        return Link(number, self.url(page=number, cursor=""))
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            cursor = ""
+        return Link(number, self.url(page=number, cursor=cursor))
 
     @cached_property
     def window(self) -> list[Link | None]:

@@ -93,21 +93,24 @@ def test_patch_me_validation_errors(
     client: FlaskClient, token: str, accounts: dict[str, int]
 ) -> None:
     taken = client.patch("/api/v1/me", json={"email": "admin@example.com"}, headers=bearer(token))
-    assert taken.status_code == 422 and "email" in taken.json["errors"]  # type: ignore[index]
+    assert taken.status_code == 409 and "email" in taken.json["errors"]  # type: ignore[index]
+    invalid = client.patch("/api/v1/me", json={"email": "nobody@host.test"}, headers=bearer(token))
+    assert invalid.status_code == 422 and "email" in invalid.json["errors"]  # type: ignore[index]
 
 
 def test_patch_me_new_email_needs_the_current_password(
     client: FlaskClient, token: str, accounts: dict[str, int]
 ) -> None:
     bare = client.patch("/api/v1/me", json={"email": "new@example.com"}, headers=bearer(token))
-    assert bare.status_code == 422
+    assert bare.status_code == 403  # well-formed, but the caller has not proven who they are
     assert bare.json["errors"]["current_password"].startswith("Enter your current password")  # type: ignore[index]
     wrong = client.patch(
         "/api/v1/me",
         json={"email": "new@example.com", "current_password": "nope"},
         headers=bearer(token),
     )
-    assert wrong.status_code == 422
+    assert wrong.status_code == 403
+    assert wrong.json["errors"]["current_password"] == "That is not your current password."  # type: ignore[index]
     ok = client.patch(
         "/api/v1/me",
         json={"email": "new@example.com", "current_password": PASSWORD},

@@ -115,9 +115,10 @@ def test_item_operations_declare_bodies_statuses_and_headers(document: dict[str,
         "$ref": REF.format(model="ItemCreate")
     }
     assert "Location" in create["responses"]["201"]["headers"]
-    assert set(paths["/items/{item_id}"]["delete"]["responses"]) == {"204", "401", "403", "404"}
+    delete = paths["/items/{item_id}"]["delete"]
+    assert set(delete["responses"]) == {"204", "401", "403", "404", "414"}
     patch = paths["/items/{item_id}"]["patch"]
-    assert set(patch["responses"]) == {"200", "401", "403", "404", "422"}
+    assert set(patch["responses"]) == {"200", "401", "403", "404", "414", "422"}
     (param,) = patch["parameters"]
     assert param["in"] == "path" and param["schema"]["type"] == "integer"
     schemas = document["components"]["schemas"]

@@ -162,10 +162,10 @@ def test_patch_me_hostile_bodies_are_422_and_change_nothing(
         if response.status_code == 422:
             assert response.mimetype == PROBLEM
         assert _user_row(app, accounts["user"]) == before, body
-    # another account's email, in any case, is refused
+    # another account's email, in any case, is refused as a conflict
     for email in ("admin@example.com", "ADMIN@example.com", " Admin@Example.COM "):
         response = client.patch("/api/v1/me", json={"email": email}, headers=_bearer(token))
-        assert _assert_problem(response, 422, "/api/v1/me")["errors"].keys() == {"email"}
+        assert _assert_problem(response, 409, "/api/v1/me")["errors"].keys() == {"email"}
     assert _user_row(app, accounts["user"]) == before
     # the refusal names the field, never echoes the value
     hostile = "<script>alert(1)</script>"

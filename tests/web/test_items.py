@@ -119,7 +119,7 @@ def test_default_view_shows_the_sort_indicator_on_first_render(
         "per_page=-1",
         "cursor=a.bm90LWpzb24.0",
         "cursor=a.WyJ4IiwxXQ.999999",
-        "q=" + "x" * 5000,
+        "q=" + "x" * 4000,  # past 4,096 bytes the query string is 414 (tests/security)
         "q=a-item%00",
         # Hand-made cursors whose values no column can hold (each answered 500 once).
         "sort=created_at&dir=desc&page=2&cursor=" + _cursor("0001-01-01T00:00:00+14:00", 1),

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -73,3 +74,27 @@ def test_metrics_count_requests_from_every_worker(gunicorn_url: str) -> None:
     )
     # 40 requests plus the start-up probe(s), whichever workers served them.
     assert float(line.rsplit(" ", 1)[1]) >= 40
+
+
+def _fetch(url: str, method: str = "GET") -> tuple[int, str, str]:
+    """Status, content type and body, for error answers too."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def test_under_gunicorn_the_app_answers_oversized_queries_and_invented_methods(
+    gunicorn_url: str,
+) -> None:
+    # past the app's 4,096 bytes but within gunicorn's request line: the app's 414
+    status, kind, body = _fetch(gunicorn_url + "/api/v1/items?q=" + "x" * 6000)
+    assert (status, kind) == (414, "application/problem+json"), body[:200]
+    status, kind, _ = _fetch(gunicorn_url + "/items?q=" + "x" * 6000)
+    assert status == 414 and kind.startswith("text/html")
+    # a made-up method is refused, and counted as OTHER, not as itself
+    assert _fetch(gunicorn_url + "/login", method="BREW")[0] == 405
+    metrics = _get(gunicorn_url + "/metrics")
+    assert 'method="OTHER"' in metrics and 'method="BREW"' not in metrics

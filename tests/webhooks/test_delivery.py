@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,6 +16,7 @@ from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from app import create_app
+from app.core import netguard
 from app.core.events import Actor
 from app.core.mail import MemoryMailTransport
 from app.core.netguard import Rules, parse_networks
@@ -39,17 +39,10 @@ from app.services.webhooks import Due, EndpointCreate, Outcome
 from app.settings import get_settings
 from tests.conftest import make_settings
 from tests.factories import make_role_accounts
-from tests.webhooks.receiver import Receiver, start_receiver
+from tests.webhooks.receiver import Receiver
 
 LOOPBACK = Rules(allow_http=True, allowed=parse_networks("127.0.0.1/32"))
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = start_receiver()
-    yield found
-    found.stop()
 
 
 @pytest.fixture
@@ -250,10 +243,10 @@ def test_a_name_that_rebinds_to_loopback_is_refused_at_delivery(
         message = webhooks.owe(session, endpoint, "item.created", {"id": 1}, now=NOW)
         due = webhooks.start_attempt(session, message.id, message.delivery_id or 0, now=NOW)
     assert due is not None
-    monkeypatch.setattr(webhook_jobs, "resolver", lambda host, port: ["127.0.0.1"])  # rebinding
+    monkeypatch.setattr(netguard, "resolve_name", lambda host, port: ["127.0.0.1"])  # rebinding
     # The app allowlists 127.0.0.1 for the other tests; here nothing is, so the guard decides.
     with hooks_app.app_context():
-        strict = dataclasses.replace(get_settings(), webhook_allowed_networks="")
+        strict = replace(get_settings(), webhook_allowed_networks="")
         monkeypatch.setitem(hooks_app.extensions, "settings", strict)
         outcome = webhook_jobs.attempt(due)
     assert outcome.status is None and (outcome.error or "").startswith("refused:")
