@@ -102,8 +102,11 @@ class AuthService:
         if not (sub.isascii() and sub.isdigit()):
             raise Unauthorized("The token is not valid.")
         user_id = int(sub)
-        if not self._store.is_active(str(claims["jti"]), user_id):  # live, and issued to `sub`
+        status = self._store.status(str(claims["jti"]), user_id)  # live, and issued to `sub`
+        if status == "revoked":
             raise Unauthorized("The token has been revoked. Sign in again.")
+        if status != "active":  # e.g. Redis lost its data: nobody revoked it
+            raise Unauthorized("Your session has expired. Sign in again.")
         user = identity(self._session, user_id)
         if user is None or not user.is_active:
             raise Unauthorized("The token's account is not active.")

@@ -21,6 +21,7 @@ from app import create_app
 from app.core.token_store import MemoryTokenStore, RedisTokenStore, TokenStore
 from app.extensions import db
 from app.security import token_store
+from app.settings import get_settings
 from tests.conftest import make_settings, require
 from tests.factories import make_role_accounts
 
@@ -81,8 +82,41 @@ def test_the_store_binds_each_token_id_to_its_user(token_app: Flask) -> None:
     with token_app.app_context():
         store: TokenStore = token_store()
         store.add("jti-of-7", 7, 60)
-        assert store.is_active("jti-of-7", 7)
-        assert not store.is_active("jti-of-7", 8)
-        assert not store.is_active("jti-of-nobody", 7)
+        assert store.status("jti-of-7", 7) == "active"
+        assert store.status("jti-of-7", 8) == "unknown"
+        assert store.status("jti-of-nobody", 7) == "unknown"
         assert store.revoke_user(7) == 1
-        assert not store.is_active("jti-of-7", 7)
+        assert store.status("jti-of-7", 7) == "revoked"
+
+
+def _forget_every_token(app: Flask) -> None:
+    """What a Redis restart without persistence (or a new process in memory mode) does."""
+    with app.app_context():
+        store = token_store()
+        if isinstance(store, RedisTokenStore):
+            client = redis.Redis.from_url(get_settings().redis_url)
+            prefix = get_settings().redis_key_prefix
+            client.delete(*client.scan_iter(f"{prefix}:token:*"))
+        else:
+            assert isinstance(store, MemoryTokenStore)
+            store._tokens.clear()
+
+
+def test_a_forgotten_token_says_expired_and_a_revoked_one_says_revoked(
+    token_app: Flask,
+) -> None:
+    revoked, _ = _sign_in(token_app, "user@example.com")
+    out = token_app.test_client().post(
+        "/api/v1/auth/logout", headers={"Authorization": f"Bearer {revoked}"}
+    )
+    assert out.status_code == 204
+    answer = _me(token_app, revoked)
+    assert answer.status_code == 401
+    assert answer.json["detail"] == "The token has been revoked. Sign in again."  # type: ignore[index]
+
+    forgotten, _ = _sign_in(token_app, "user@example.com")
+    assert _me(token_app, forgotten).status_code == 200
+    _forget_every_token(token_app)
+    answer = _me(token_app, forgotten)
+    assert answer.status_code == 401
+    assert answer.json["detail"] == "Your session has expired. Sign in again."  # type: ignore[index]
