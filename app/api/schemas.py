@@ -290,16 +290,18 @@ def validate_query(model: type[M], args: Mapping[str, str]) -> M:
         raise BadRequest(detail, fields=fields) from None
 
 
-def validate_body(model: type[M]) -> M:
-    """Parse the request's JSON object body, or raise a 422 listing each invalid field.
-
-    A missing, unreadable or non-object body is one error on `body`: the schema's
-    fields are only checked on an object.
-    """
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; a missing, unreadable or non-object body is one 422 on
+    `body` (the schema's fields are only checked on an object)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ValidationFailed("Send a JSON object.", fields={"body": "Send a JSON object."})
-    return validate(model, data, message="The request body is not valid.")
+    return data
+
+
+def validate_body(model: type[M]) -> M:
+    """Parse the request's JSON object body, or raise a 422 listing each invalid field."""
+    return validate(model, json_body(), message="The request body is not valid.")
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response:

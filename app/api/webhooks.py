@@ -17,6 +17,7 @@ from app.api.schemas import (
     WebhookEndpointList,
     WebhookEndpointOut,
     WebhookSecretOut,
+    json_body,
     json_response,
     validate_body,
     validate_query,
@@ -48,11 +49,10 @@ def list_endpoints() -> Response:
 @policy("admin")
 def create_endpoint() -> Response:
     """Register an endpoint; 201 with its secret, the only time it is shown."""
-    fields = validate_body(EndpointCreate)
+    rules = get_settings().webhook_rules()
+    fields = webhooks.validate_endpoint(EndpointCreate, json_body(), rules)
     with db.transaction() as session:
-        endpoint = webhooks.create_endpoint(
-            session, fields, get_settings().webhook_rules(), actor=current_actor()
-        )
+        endpoint = webhooks.create_endpoint(session, fields, rules, actor=current_actor())
     response = json_response(WebhookEndpointCreated.model_validate(endpoint), status=201)
     response.headers["Location"] = url_for(".get_endpoint", endpoint_id=endpoint.id)
     return response
@@ -70,10 +70,11 @@ def get_endpoint(endpoint_id: int) -> Response:
 @policy("admin")
 def update_endpoint(endpoint_id: int) -> Response:
     """Change the URL, events, description or enabled flag."""
-    changes = validate_body(EndpointPatch)
+    rules = get_settings().webhook_rules()
+    changes = webhooks.validate_endpoint(EndpointPatch, json_body(), rules)
     with db.transaction() as session:
         endpoint = webhooks.get_endpoint(session, endpoint_id)
-        webhooks.update_endpoint(session, endpoint, changes, get_settings().webhook_rules())
+        webhooks.update_endpoint(session, endpoint, changes, rules, actor=current_actor())
     return json_response(WebhookEndpointOut.model_validate(endpoint))
 
 
@@ -82,7 +83,8 @@ def update_endpoint(endpoint_id: int) -> Response:
 def delete_endpoint(endpoint_id: int) -> Response:
     """Remove an endpoint and its messages; 204."""
     with db.transaction() as session:
-        webhooks.delete_endpoint(session, webhooks.get_endpoint(session, endpoint_id))
+        endpoint = webhooks.get_endpoint(session, endpoint_id)
+        webhooks.delete_endpoint(session, endpoint, actor=current_actor())
     return Response(status=204)
 
 
@@ -92,7 +94,7 @@ def rotate_secret(endpoint_id: int) -> Response:
     """A new secret; deliveries carry signatures by both for the next 24 hours."""
     with db.transaction() as session:
         endpoint = webhooks.get_endpoint(session, endpoint_id)
-        webhooks.rotate_secret(session, endpoint, now=utcnow())
+        webhooks.rotate_secret(session, endpoint, now=utcnow(), actor=current_actor())
     return json_response(WebhookSecretOut.model_validate(endpoint, from_attributes=True))
 
 

@@ -24,6 +24,11 @@ Catalogue: type (subject): payload -> subscribers. Every event is counted by typ
 - item.updated (item): fields; bulk (no id): bulk, action, count, ids or q and filters
   -> cache: items
 - item.deleted (item): name; bulk as above -> cache: items
+- item.* and user.created also -> webhooks: one message per subscribed endpoint
+- webhook.endpoint_created / endpoint_updated (webhook): url, events, [fields]
+- webhook.endpoint_deleted (webhook): url; webhook.secret_rotated (webhook): -
+- webhook.endpoint_disabled (webhook): reason (410 Gone or five days failing)
+  -> outbox: an email to every admin
 
 The seed's CACHE_INVALIDATED, ERROR_OCCURRED and AUDIT_LOG are not events here:
 the cache counts its invalidations in `app_cache_invalidations_total`, errors are
@@ -61,6 +66,11 @@ class EventType(StrEnum):
     ITEM_CREATED = "item.created"
     ITEM_UPDATED = "item.updated"
     ITEM_DELETED = "item.deleted"
+    WEBHOOK_ENDPOINT_CREATED = "webhook.endpoint_created"
+    WEBHOOK_ENDPOINT_UPDATED = "webhook.endpoint_updated"
+    WEBHOOK_ENDPOINT_DELETED = "webhook.endpoint_deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
 
 
 @dataclass(frozen=True, kw_only=True)

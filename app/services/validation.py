@@ -180,15 +180,18 @@ Price = Annotated[
 ]
 
 
+PLAIN_MESSAGES = {
+    "extra_forbidden": "This field may not be set.",
+    "too_short": "Choose at least one.",  # lists (strings say it through Text)
+}
+
+
 def field_errors(exc: ValidationError) -> dict[str, str]:
     """Map pydantic errors to {"field.path": "message"}, the first message per field."""
     errors: dict[str, str] = {}
     for error in exc.errors():
         path = ".".join(str(p) for p in error["loc"]) or "body"
-        message = (
-            "This field may not be set." if error["type"] == "extra_forbidden" else error["msg"]
-        )
-        errors.setdefault(path, message)
+        errors.setdefault(path, PLAIN_MESSAGES.get(error["type"], error["msg"]))
     return errors
 
 

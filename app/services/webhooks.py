@@ -16,16 +16,17 @@ import base64
 import json
 import random
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AwareDatetime, Field, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.core.events import Actor, Event, EventType
+from app.core.events import SYSTEM, Actor, Event, EventType, publish
 from app.core.listing import Page
 from app.core.metrics import WEBHOOK_ENDPOINTS_DISABLED
 from app.core.netguard import ForbiddenTarget, Rules
@@ -42,7 +43,7 @@ from app.models.webhooks import (
     WebhookMessage,
 )
 from app.services.outbox import add_message, queue_email
-from app.services.validation import OneOf, PatchModel, StrictModel, Text
+from app.services.validation import OneOf, PatchModel, StrictModel, Text, validate
 from app.services.webhook_payloads import TestData, event_data
 
 SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds before each attempt
@@ -53,6 +54,7 @@ MAX_BODY = 20_000
 MAX_REPLAY_WINDOW = timedelta(days=31)
 TEST_EVENT = "webhook.test"
 
+E = TypeVar("E", "EndpointCreate", "EndpointPatch")
 EventName = Annotated[str, OneOf(WEBHOOK_EVENTS, label="Event")]
 Url = Annotated[
     str,
@@ -97,6 +99,25 @@ def checked_url(url: str, rules: Rules) -> str:
     return url.strip()
 
 
+def validate_endpoint(model: type[E], data: Mapping[str, Any], rules: Rules) -> E:
+    """Parse an endpoint form or body; a URL that may not be called is named in the same
+    answer as the other fields' errors, not one round trip later."""
+    errors: dict[str, str] = {}
+    try:
+        fields = validate(model, data)
+    except ValidationFailed as exc:
+        errors = dict(exc.fields)
+    url = data.get("url")
+    if isinstance(url, str) and url.strip() and "url" not in errors:
+        try:
+            checked_url(url, rules)
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return fields
+
+
 # --- endpoints ---------------------------------------------------------------------------
 
 
@@ -113,14 +134,21 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    _announce(session, EventType.WEBHOOK_ENDPOINT_CREATED, endpoint, actor, events=endpoint.events)
     return endpoint
 
 
 def update_endpoint(
-    session: Session, endpoint: WebhookEndpoint, changes: EndpointPatch, rules: Rules
+    session: Session,
+    endpoint: WebhookEndpoint,
+    changes: EndpointPatch,
+    rules: Rules,
+    *,
+    actor: Actor,
 ) -> WebhookEndpoint:
     """Change the given fields; enabling again clears the failure run and its reason."""
     values = changes.model_dump(exclude_unset=True)
+    changed = [k for k, v in values.items() if getattr(endpoint, k) != v]
     if "url" in values:
         endpoint.url = checked_url(values["url"], rules)
     if "events" in values:
@@ -132,15 +160,20 @@ def update_endpoint(
     if "enabled" in values:
         endpoint.enabled = values["enabled"]
     session.flush()
+    if changed:
+        _announce(session, EventType.WEBHOOK_ENDPOINT_UPDATED, endpoint, actor, fields=changed)
     return endpoint
 
 
-def rotate_secret(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> str:
+def rotate_secret(
+    session: Session, endpoint: WebhookEndpoint, *, now: datetime, actor: Actor
+) -> str:
     """A new secret; the old one keeps signing beside it for 24 hours."""
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + ROTATION_GRACE
     endpoint.secret = new_secret()
     session.flush()
+    _announce(session, EventType.WEBHOOK_SECRET_ROTATED, endpoint, actor)
     return endpoint.secret
 
 
@@ -164,9 +197,17 @@ def list_endpoints(session: Session) -> list[WebhookEndpoint]:
     return list(session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
 
 
-def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
+def delete_endpoint(session: Session, endpoint: WebhookEndpoint, *, actor: Actor) -> None:
+    _announce(session, EventType.WEBHOOK_ENDPOINT_DELETED, endpoint, actor)
     session.delete(endpoint)
     session.flush()
+
+
+def _announce(
+    session: Session, kind: EventType, endpoint: WebhookEndpoint, actor: Actor, **extra: Any
+) -> None:
+    """Endpoint changes go to the audit log: a webhook sends data out of the app."""
+    publish(session, kind, subject=("webhook", endpoint.id), actor=actor, url=endpoint.url, **extra)
 
 
 # --- messages ----------------------------------------------------------------------------
@@ -514,6 +555,7 @@ def _disable(session: Session, endpoint: WebhookEndpoint, reason: str, *, now: d
         return
     endpoint.enabled, endpoint.disabled_reason = False, reason
     session.flush()
+    _announce(session, EventType.WEBHOOK_ENDPOINT_DISABLED, endpoint, SYSTEM, reason=reason)
     WEBHOOK_ENDPOINTS_DISABLED.labels(reason="gone" if "410" in reason else "failing").inc()
     admins = session.scalars(select(User).where(User.role == "admin", User.is_active.is_(True)))
     for admin in admins:

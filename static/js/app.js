@@ -194,3 +194,23 @@
   document.addEventListener("DOMContentLoaded", function () { start(document); });
   document.addEventListener("htmx:after:swap", function () { start(document); });
 })();
+
+// "Copy" buttons put a field's value on the clipboard (and select it, for a manual copy).
+(function () {
+  "use strict";
+  document.addEventListener("click", function (evt) {
+    var button = evt.target instanceof Element ? evt.target.closest("[data-copy]") : null;
+    if (!button) return;
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    field.select();
+    var done = function () {
+      button.textContent = button.getAttribute("data-copied") || "Copied";
+    };
+    if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () {});
+    else if (document.execCommand("copy")) done();
+  });
+  document.addEventListener("focusin", function (evt) {
+    if (evt.target instanceof HTMLInputElement && evt.target.hasAttribute("data-select-on-focus")) evt.target.select();
+  });
+})();

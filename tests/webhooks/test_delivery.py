@@ -118,7 +118,7 @@ def test_retries_keep_the_webhook_id_and_rotation_signs_with_both_secrets(
     with hooks_app.app_context(), db.transaction() as session:
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         assert endpoint is not None
-        new_secret = webhooks.rotate_secret(session, endpoint, now=datetime.now(UTC))
+        new_secret = webhooks.rotate_secret(session, endpoint, now=datetime.now(UTC), actor=Actor())
     _due_now(hooks_app)
     get_runner(hooks_app).drain()
     first, second = receiver.received
