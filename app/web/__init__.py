@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import admin, auth, home, items, ops, profile
+from app.web import admin, auth, deliveries, home, imports, items, jobs, mailbox, ops, profile
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount every page blueprint."""
-    for module in (ops, auth, home, items, profile, admin):
+    for module in (ops, auth, home, items, profile, admin, imports, jobs, deliveries, mailbox):
         app.register_blueprint(module.bp)
