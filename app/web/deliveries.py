@@ -75,10 +75,11 @@ def retry(delivery_id: int) -> Response:
     error = None
     try:
         with db.transaction() as session:
-            deliveries.retry_now(session, delivery_id, actor=current_actor())
+            delivery = deliveries.retry_now(session, delivery_id, actor=current_actor())
     except Conflict as exc:
         error = exc.message
-    delivery = deliveries.get_delivery(db.session, delivery_id)
+        with db.transaction() as session:  # read in a unit of its own: the session stays clean
+            delivery = deliveries.get_delivery(session, delivery_id)
     if not inline:
         flash(error or f"Sending to {delivery.recipient} again.", "error" if error else "success")
         back = build_view(LEDGER, current_table_args(), deliveries_page).url()
