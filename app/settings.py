@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from flask import Flask, current_app
 
+from app.core.netguard import parse_networks
+
 Environment = Literal["development", "production", "testing"]
 JobsMode = Literal["broker", "thread", "manual"]
 
@@ -108,6 +110,8 @@ class Settings:
     trusted_proxies: int = 0
     drain_flag_file: str | None = None  # set by gunicorn.conf.py: present while draining
     jobs_mode: JobsMode | None = None  # None: broker with RabbitMQ and Redis, else thread
+    webhook_allow_http: bool | None = None  # None: only outside production
+    webhook_allowed_networks: str = ""  # CIDRs private webhook targets may be in
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -158,14 +162,29 @@ class Settings:
             trusted_proxies=_int(e, "TRUSTED_PROXIES", 0),
             drain_flag_file=_optional(e, "DRAIN_FLAG_FILE"),
             jobs_mode=_jobs_mode(e.get("JOBS_MODE")),
+            webhook_allow_http=_bool(e.get("WEBHOOK_ALLOW_HTTP"), True)
+            if e.get("WEBHOOK_ALLOW_HTTP")
+            else None,
+            webhook_allowed_networks=e.get("WEBHOOK_ALLOWED_NETWORKS", ""),
             port=_int(e, "PORT", cls.port),
             public_url=(e.get("PUBLIC_URL") or "").strip().rstrip("/"),
         )
         settings.check()
         return settings
 
+    @property
+    def webhook_http_allowed(self) -> bool:
+        """Plain http webhook URLs: WEBHOOK_ALLOW_HTTP, by default only outside production."""
+        if self.webhook_allow_http is not None:
+            return self.webhook_allow_http
+        return self.env != "production"
+
     def check(self) -> None:
         """Refuse configurations that are unsafe in production."""
+        try:
+            parse_networks(self.webhook_allowed_networks)
+        except ValueError as exc:
+            raise SettingsError(f"WEBHOOK_ALLOWED_NETWORKS is not a list of CIDRs: {exc}") from exc
         if self.env != "production":
             return
         if not self.secret_key or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:

@@ -38,3 +38,16 @@ DEAD_LETTERED = Counter(
     "app_dead_letters_total", "Messages that ended in the dead-letter queue, by reason", ["reason"]
 )
 EMAILS = Counter("app_emails_total", "Emails by outcome (sent, failed)", ["outcome"])
+WEBHOOK_DELIVERIES = Counter(
+    "app_webhook_deliveries_total",
+    "Webhook attempts by outcome (sent, retrying, failed, disabled)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "app_webhook_attempt_seconds",
+    "Time a webhook attempt took",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "app_webhook_endpoints_disabled_total", "Webhook endpoints turned off, by reason", ["reason"]
+)

@@ -77,7 +77,9 @@ def _context(session: Any, template: str, payload: dict[str, Any]) -> dict[str, 
         user = user_service.get_user(session, int(payload["user_id"]))
     except (NotFound, KeyError, ValueError):
         return None
+    extra = {k: v for k, v in payload.items() if k not in ("delivery_id", "user_id", "occurred_at")}
     context: dict[str, Any] = {
+        **extra,
         "user": user,
         "app_url": settings.external_base,
         "occurred_at": _when(payload.get("occurred_at")),

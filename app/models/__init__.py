@@ -6,6 +6,7 @@ from app.models.imports import ImportRun
 from app.models.item import ITEM_STATUSES, Item
 from app.models.messaging import Delivery, OutboxMessage, ProcessedMessage
 from app.models.user import ROLES, User
+from app.models.webhooks import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "ITEM_STATUSES",
@@ -18,4 +19,7 @@ __all__ = [
     "OutboxMessage",
     "ProcessedMessage",
     "User",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

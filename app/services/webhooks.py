@@ -1,0 +1,525 @@
+"""Outgoing webhooks: endpoints, the messages they are owed, attempts and the retry schedule.
+
+An endpoint subscribes to event types; each matching event becomes a
+WebhookMessage (its id is the `webhook-id` receivers dedupe by, the same on every
+attempt and replay), a ledger entry, and an outbox message that a task delivers.
+The schedule is Standard Webhooks': at once, then 5 s, 5 min, 30 min, 2 h, 5 h,
+10 h, 10 h (with jitter), then the message has failed. 429/503 with Retry-After
+wait at least that long; 410 Gone disables the endpoint; an endpoint that failed
+everything for 5 days is disabled and its admins are emailed. Every function here
+takes `now`, so the schedule is tested without waiting.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.events import Actor, Event, EventType
+from app.core.metrics import WEBHOOK_ENDPOINTS_DISABLED
+from app.core.netguard import ForbiddenTarget, Network, Resolver, check_url, system_resolver
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.models.base import MAX_ID
+from app.models.item import Item
+from app.models.messaging import Delivery
+from app.models.user import User
+from app.models.webhooks import (
+    MAX_DESCRIPTION,
+    MAX_URL,
+    WEBHOOK_EVENTS,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
+from app.services.outbox import add_message, queue_email
+from app.services.validation import OneOf, PatchModel, StrictModel, Text
+
+SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds before each attempt
+JITTER = 0.1
+ROTATION_GRACE = timedelta(hours=24)
+DISABLE_AFTER = timedelta(days=5)
+MAX_BODY = 20_000
+TEST_EVENT = "webhook.test"
+
+EventName = Annotated[str, OneOf(WEBHOOK_EVENTS, label="Event")]
+
+
+class EndpointCreate(StrictModel):
+    """A new endpoint: where, which events, and a note for the people who run it."""
+
+    url: Annotated[str, Text(MAX_URL, required="Enter the URL to send events to.")]
+    events: list[EventName] = Field(min_length=1)
+    description: Annotated[str, Text(MAX_DESCRIPTION)] = ""
+
+
+class EndpointPatch(PatchModel):
+    """Change some fields of an endpoint."""
+
+    url: Annotated[str, Text(MAX_URL, required="Enter the URL to send events to.")] | None = None
+    events: list[EventName] | None = Field(default=None, min_length=1)
+    description: Annotated[str, Text(MAX_DESCRIPTION)] | None = None
+    enabled: bool | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRules:
+    """Where deliveries may go: the settings' rules (https only, allowlisted networks)."""
+
+    allow_http: bool
+    allowed: Sequence[Network]
+    resolve: Resolver = system_resolver
+
+
+def new_secret() -> str:
+    """`whsec_` and 32 random bytes in base64, as Standard Webhooks receivers expect."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def checked_url(url: str, rules: DeliveryRules) -> str:
+    """The URL if outgoing requests may go there; ValidationFailed on `url` otherwise."""
+    try:
+        check_url(url, allow_http=rules.allow_http, allowed=rules.allowed, resolve=rules.resolve)
+    except ForbiddenTarget as exc:
+        raise ValidationFailed(fields={"url": str(exc)}) from None
+    return url.strip()
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+def create_endpoint(
+    session: Session, fields: EndpointCreate, rules: DeliveryRules, *, actor: Actor
+) -> WebhookEndpoint:
+    """Register an endpoint; its secret is shown once, to whoever created it."""
+    endpoint = WebhookEndpoint(
+        url=checked_url(fields.url, rules),
+        events=list(dict.fromkeys(fields.events)),
+        description=fields.description,
+        secret=new_secret(),
+        created_by=actor.user_id,
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def update_endpoint(
+    session: Session, endpoint: WebhookEndpoint, changes: EndpointPatch, rules: DeliveryRules
+) -> WebhookEndpoint:
+    """Change the given fields; enabling again clears the failure run and its reason."""
+    values = changes.model_dump(exclude_unset=True)
+    if "url" in values:
+        endpoint.url = checked_url(values["url"], rules)
+    if "events" in values:
+        endpoint.events = list(dict.fromkeys(values["events"]))
+    if "description" in values:
+        endpoint.description = values["description"]
+    if values.get("enabled") is True and not endpoint.enabled:
+        endpoint.failing_since = endpoint.disabled_reason = None
+    if "enabled" in values:
+        endpoint.enabled = values["enabled"]
+    session.flush()
+    return endpoint
+
+
+def rotate_secret(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> str:
+    """A new secret; the old one keeps signing beside it for 24 hours."""
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + ROTATION_GRACE
+    endpoint.secret = new_secret()
+    session.flush()
+    return endpoint.secret
+
+
+def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime) -> list[str]:
+    """The secrets to sign with now: the current one, and the previous during its grace."""
+    secrets_ = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and expires > now:
+        secrets_.append(endpoint.previous_secret)
+    return secrets_
+
+
+def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
+    found = session.get(WebhookEndpoint, endpoint_id) if 1 <= endpoint_id <= MAX_ID else None
+    if found is None:
+        raise NotFound("No such webhook endpoint.")
+    return found
+
+
+def list_endpoints(session: Session) -> list[WebhookEndpoint]:
+    return list(session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+
+
+def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
+    session.delete(endpoint)
+    session.flush()
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+def _message_id() -> str:
+    return "msg_" + secrets.token_urlsafe(18)
+
+
+def owe(
+    session: Session,
+    endpoint: WebhookEndpoint,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+) -> WebhookMessage:
+    """Owe one endpoint one event: the message (its body fixed now), a ledger entry and the
+    outbox message that delivers it."""
+    body = json.dumps(
+        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        separators=(",", ":"),
+        default=str,
+    )
+    if len(body) > MAX_BODY:
+        body = json.dumps(
+            {"type": event_type, "timestamp": now.isoformat(), "data": _trimmed(data)}
+        )
+    message = WebhookMessage(
+        id=_message_id(), endpoint_id=endpoint.id, event_type=event_type, body=body
+    )
+    delivery = Delivery(
+        channel="webhook",
+        kind=event_type,
+        recipient=endpoint.url[:500],
+        summary=f"endpoint {endpoint.id}",
+    )
+    session.add_all([message, delivery])
+    session.flush()
+    message.delivery_id = delivery.id
+    _send(session, message, delivery, available_at=now)
+    return message
+
+
+def _send(
+    session: Session, message: WebhookMessage, delivery: Delivery, *, available_at: datetime
+) -> None:
+    outbox = add_message(
+        session, "webhook.deliver", {"webhook_message_id": message.id, "delivery_id": delivery.id}
+    )
+    outbox.available_at = available_at
+    delivery.message_id = outbox.id
+    session.flush()
+
+
+def _trimmed(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep the identifying fields of a payload that would be over 20 kB."""
+    return {
+        k: v for k, v in data.items() if k in ("id", "name", "status", "bulk", "count", "action")
+    }
+
+
+def send_test(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> WebhookMessage:
+    """A `webhook.test` event to this endpoint, whatever it subscribes to."""
+    return owe(session, endpoint, TEST_EVENT, {"endpoint_id": endpoint.id}, now=now)
+
+
+def resend(
+    session: Session, endpoint: WebhookEndpoint, delivery_id: int, *, now: datetime
+) -> Delivery:
+    """Send one of this endpoint's messages again, with its original webhook-id."""
+    message = session.scalar(
+        select(WebhookMessage).where(
+            WebhookMessage.delivery_id == delivery_id, WebhookMessage.endpoint_id == endpoint.id
+        )
+    )
+    delivery = session.get(Delivery, delivery_id) if message is not None else None
+    if message is None or delivery is None:
+        raise NotFound("No such delivery for this endpoint.")
+    if delivery.state in ("pending", "retrying"):
+        raise Conflict("This delivery is still being attempted.")
+    delivery.state, delivery.next_retry_at = "pending", None
+    _send(session, message, delivery, available_at=now)
+    return delivery
+
+
+def replay(
+    session: Session, endpoint: WebhookEndpoint, *, since: datetime, until: datetime, now: datetime
+) -> int:
+    """Send again every message of this endpoint created in [since, until]; returns how many."""
+    messages = session.scalars(
+        select(WebhookMessage)
+        .where(
+            WebhookMessage.endpoint_id == endpoint.id,
+            WebhookMessage.created_at >= since,
+            WebhookMessage.created_at <= until,
+        )
+        .order_by(WebhookMessage.created_at)
+    ).all()
+    count = 0
+    for message in messages:
+        delivery = session.get(Delivery, message.delivery_id) if message.delivery_id else None
+        if delivery is not None and delivery.state not in ("pending", "retrying"):
+            delivery.state, delivery.next_retry_at = "pending", None
+            _send(session, message, delivery, available_at=now)
+            count += 1
+    return count
+
+
+def attempts_of(
+    session: Session, endpoint: WebhookEndpoint, *, limit: int = 100
+) -> list[tuple[WebhookMessage, Delivery | None, list[WebhookAttempt]]]:
+    """The endpoint's newest messages with their ledger entries and attempts."""
+    messages = session.scalars(
+        select(WebhookMessage)
+        .where(WebhookMessage.endpoint_id == endpoint.id)
+        .order_by(WebhookMessage.created_at.desc())
+        .limit(limit)
+    ).all()
+    out = []
+    for message in messages:
+        attempts = session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.message_id == message.id)
+            .order_by(WebhookAttempt.id)
+        ).all()
+        delivery = session.get(Delivery, message.delivery_id) if message.delivery_id else None
+        out.append((message, delivery, list(attempts)))
+    return out
+
+
+# --- events to messages ------------------------------------------------------------------
+
+
+class WebhookHandler:
+    """Owes every enabled endpoint subscribed to an event type that event."""
+
+    name = "webhooks"
+    handles = frozenset(
+        {
+            EventType.ITEM_CREATED,
+            EventType.ITEM_UPDATED,
+            EventType.ITEM_DELETED,
+            EventType.USER_CREATED,
+        }
+    )
+
+    def handle(self, event: Event, session: Session | None) -> None:
+        if session is None:
+            raise RuntimeError(f"{event.type} was published outside a transaction: no webhooks")
+        wanted = [
+            e
+            for e in session.scalars(
+                select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))
+            )
+            if event.type.value in (e.events or [])
+        ]
+        if not wanted:
+            return
+        data = event_data(session, event)
+        for endpoint in wanted:
+            owe(session, endpoint, event.type.value, data, now=event.occurred_at)
+
+
+def event_data(session: Session, event: Event) -> dict[str, Any]:
+    """The `data` of a webhook payload (documented per type in the README and OpenAPI)."""
+    payload = event.payload
+    if event.subject_id is None:  # a bulk action over many items
+        keep = ("bulk", "action", "count", "ids", "q", "filters")
+        return {k: payload[k] for k in keep if k in payload}
+    if event.type == EventType.USER_CREATED:
+        return {
+            "id": int(event.subject_id),
+            "email": payload.get("email"),
+            "role": payload.get("role"),
+        }
+    item = session.get(Item, int(event.subject_id))
+    if item is None or event.type == EventType.ITEM_DELETED:
+        return {"id": int(event.subject_id), "name": payload.get("name")}
+    data = item_data(item)
+    if event.type == EventType.ITEM_UPDATED:
+        data["changed"] = list(payload.get("fields") or [])
+    return data
+
+
+def item_data(item: Item) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "description": item.description,
+        "status": item.status,
+        "price": f"{item.price:.2f}",
+        "owner_id": item.owner_id,
+        "created_at": item.created_at.isoformat(),
+        "updated_at": item.updated_at.isoformat(),
+    }
+
+
+# --- attempts and the schedule -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Due:
+    """What a delivery task needs to make one attempt."""
+
+    message_id: str
+    delivery_id: int
+    url: str
+    body: str
+    secrets: list[str]
+    attempt: int  # 1 for the first
+
+
+def start_attempt(
+    session: Session, webhook_message_id: str, delivery_id: int, *, now: datetime
+) -> Due | None:
+    """The attempt to make now, counted; None when it was delivered already or the endpoint
+    is gone or disabled (then the delivery is marked failed with why)."""
+    message = session.get(WebhookMessage, webhook_message_id)
+    delivery = session.get(Delivery, delivery_id)
+    if message is None or delivery is None or delivery.state == "sent":
+        return None
+    endpoint = session.get(WebhookEndpoint, message.endpoint_id)
+    if endpoint is None or not endpoint.enabled:
+        delivery.state, delivery.last_error = "failed", "the endpoint is disabled"
+        session.flush()
+        return None
+    delivery.attempts += 1
+    session.flush()
+    return Due(
+        message.id,
+        delivery.id,
+        endpoint.url,
+        message.body,
+        signing_secrets(endpoint, now=now),
+        delivery.attempts,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended: an HTTP status (with the first 2 kB and headers), or an error."""
+
+    status: int | None = None
+    excerpt: str = ""
+    headers: dict[str, str] | None = None
+    error: str | None = None
+    duration_ms: int = 0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def record_attempt(
+    session: Session, due: Due, outcome: Outcome, *, now: datetime, rng: random.Random | None = None
+) -> str:
+    """Store the attempt and decide what happens next; returns "sent", "retrying",
+    "failed" or "disabled"."""
+    session.add(
+        WebhookAttempt(
+            message_id=due.message_id,
+            attempted_at=now,
+            duration_ms=outcome.duration_ms,
+            status_code=outcome.status,
+            response_excerpt=outcome.excerpt[:2048],
+            error=(outcome.error or "")[:500] or None,
+            headers={
+                k: v
+                for k, v in (outcome.headers or {}).items()
+                if k.lower() in ("retry-after", "content-type")
+            },
+        )
+    )
+    delivery = session.get(Delivery, due.delivery_id)
+    message = session.get(WebhookMessage, due.message_id)
+    endpoint = session.get(WebhookEndpoint, message.endpoint_id) if message else None
+    if delivery is None or endpoint is None:
+        return "failed"
+    if outcome.succeeded:
+        delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
+        delivery.next_retry_at = None
+        endpoint.failing_since = None
+        session.flush()
+        return "sent"
+    delivery.last_error = _describe(outcome)
+    if outcome.status == 410:
+        _disable(session, endpoint, "the endpoint answered 410 Gone", now=now)
+        delivery.state, delivery.next_retry_at = "failed", None
+        session.flush()
+        return "disabled"
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+    if now - endpoint.failing_since >= DISABLE_AFTER:
+        _disable(session, endpoint, "every delivery failed for 5 days", now=now)
+        delivery.state, delivery.next_retry_at = "failed", None
+        session.flush()
+        return "disabled"
+    if due.attempt >= len(SCHEDULE):
+        delivery.state, delivery.next_retry_at = "failed", None
+        session.flush()
+        return "failed"
+    delay = _jittered(SCHEDULE[due.attempt], rng)
+    wait = retry_after(outcome)
+    if wait is not None:
+        delay = max(delay, wait)
+    next_at = now + timedelta(seconds=delay)
+    delivery.state, delivery.next_retry_at = "retrying", next_at
+    if message is not None:
+        _send(session, message, delivery, available_at=next_at)
+    return "retrying"
+
+
+def _jittered(seconds: int, rng: random.Random | None) -> float:
+    if seconds == 0:
+        return 0.0
+    spread = (rng or random).uniform(1 - JITTER, 1 + JITTER)
+    return seconds * spread
+
+
+def retry_after(outcome: Outcome) -> float | None:
+    """Seconds a 429 or 503 asked us to wait (Retry-After in seconds), or None."""
+    if outcome.status not in (429, 503) or not outcome.headers:
+        return None
+    raw = next((v for k, v in outcome.headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(outcome: Outcome) -> str:
+    if outcome.error:
+        return outcome.error
+    if outcome.status is not None and 300 <= outcome.status < 400:
+        return f"HTTP {outcome.status}: redirects are not followed"
+    return f"HTTP {outcome.status}"
+
+
+def _disable(session: Session, endpoint: WebhookEndpoint, reason: str, *, now: datetime) -> None:
+    """Stop sending to an endpoint and tell its admins (once, when it turns off)."""
+    if not endpoint.enabled:
+        return
+    endpoint.enabled, endpoint.disabled_reason = False, reason
+    session.flush()
+    WEBHOOK_ENDPOINTS_DISABLED.labels(reason="gone" if "410" in reason else "failing").inc()
+    admins = session.scalars(select(User).where(User.role == "admin", User.is_active.is_(True)))
+    for admin in admins:
+        queue_email(
+            session,
+            "webhook_disabled",
+            to=admin.email,
+            summary=f"Webhook endpoint {endpoint.id} was disabled",
+            user_id=admin.id,
+            endpoint_id=endpoint.id,
+            url=endpoint.url,
+            reason=reason,
+            occurred_at=now.isoformat(),
+        )
