@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from flask import Flask, current_app
 
-from app.core.netguard import parse_networks
+from app.core.netguard import Resolver, Rules, parse_networks, system_resolver
 
 Environment = Literal["development", "production", "testing"]
 JobsMode = Literal["broker", "thread", "manual"]
@@ -178,6 +178,14 @@ class Settings:
         if self.webhook_allow_http is not None:
             return self.webhook_allow_http
         return self.env != "production"
+
+    def webhook_rules(self, resolve: Resolver = system_resolver) -> Rules:
+        """Where webhook URLs may point, at registration and at each delivery."""
+        return Rules(
+            allow_http=self.webhook_http_allowed,
+            allowed=parse_networks(self.webhook_allowed_networks),
+            resolve=resolve,
+        )
 
     def check(self) -> None:
         """Refuse configurations that are unsafe in production."""

@@ -10,7 +10,6 @@ from flask import Blueprint, Response, request, url_for
 
 from app.api.schemas import (
     ItemListParams,
-    ItemOut,
     ItemPage,
     json_response,
     validate_body,
@@ -22,7 +21,7 @@ from app.models.item import Item
 from app.policy import policy
 from app.security import current_actor, current_db_user
 from app.services import items as item_service
-from app.services.items import ItemCreate, ItemPatch
+from app.services.items import ItemCreate, ItemOut, ItemPatch
 
 bp = Blueprint("api_items", __name__, url_prefix="/items")
 

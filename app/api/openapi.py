@@ -11,27 +11,37 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, Union
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from app.api.schemas import (
     ItemListParams,
-    ItemOut,
     ItemPage,
     LoginRequest,
     Problem,
     ProfilePatch,
+    ReplayOut,
     TokenOut,
     UserListParams,
     UserOut,
     UserPage,
+    WebhookDeliveryListParams,
+    WebhookDeliveryOut,
+    WebhookDeliveryPage,
+    WebhookEndpointCreated,
+    WebhookEndpointList,
+    WebhookEndpointOut,
+    WebhookSecretOut,
 )
 from app.models.base import MAX_ID
 from app.policy import Policy, declared_policy, policy
-from app.services.items import ItemCreate, ItemPatch
+from app.services.items import ItemCreate, ItemOut, ItemPatch
+from app.services.webhook_payloads import PAYLOADS
+from app.services.webhooks import EndpointCreate, EndpointPatch, ReplayWindow
 
 PREFIX = "/api/v1"
 REF = "#/components/schemas/{model}"
@@ -41,10 +51,13 @@ ERROR_TEXT = {
     401: "No valid bearer token.",
     403: "The token's role may not do this.",
     404: "No such resource (or not one the caller may change).",
+    409: "The resource is busy or in a state that does not allow this.",
     422: "The request body is not valid (problem JSON lists each field).",
     429: "Too many attempts; see Retry-After.",
 }
-PATH_PARAMS = {"item_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+PATH_PARAMS = {"item_id": ID_SCHEMA, "endpoint_id": ID_SCHEMA, "delivery_id": ID_SCHEMA}
 
 Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]  # (model, mode) -> {"$ref": ...}
 
@@ -164,6 +177,96 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         method="get",
+        path="/webhooks",
+        endpoint="api.api_webhooks.list_endpoints",
+        summary="Every webhook endpoint (admins only)",
+        tag="webhooks",
+        response=WebhookEndpointList,
+    ),
+    Operation(
+        method="post",
+        path="/webhooks",
+        endpoint="api.api_webhooks.create_endpoint",
+        summary="Register an endpoint; the answer holds its signing secret, shown once",
+        tag="webhooks",
+        body=EndpointCreate,
+        response=WebhookEndpointCreated,
+        status=201,
+        location=True,
+    ),
+    Operation(
+        method="get",
+        path="/webhooks/{endpoint_id}",
+        endpoint="api.api_webhooks.get_endpoint",
+        summary="One endpoint",
+        tag="webhooks",
+        response=WebhookEndpointOut,
+    ),
+    Operation(
+        method="patch",
+        path="/webhooks/{endpoint_id}",
+        endpoint="api.api_webhooks.update_endpoint",
+        summary="Change an endpoint's URL, events, description or enabled flag",
+        tag="webhooks",
+        body=EndpointPatch,
+        response=WebhookEndpointOut,
+    ),
+    Operation(
+        method="delete",
+        path="/webhooks/{endpoint_id}",
+        endpoint="api.api_webhooks.delete_endpoint",
+        summary="Remove an endpoint and its messages",
+        tag="webhooks",
+        status=204,
+    ),
+    Operation(
+        method="post",
+        path="/webhooks/{endpoint_id}/rotate-secret",
+        endpoint="api.api_webhooks.rotate_secret",
+        summary="A new signing secret; the old one still signs for 24 hours",
+        tag="webhooks",
+        response=WebhookSecretOut,
+    ),
+    Operation(
+        method="post",
+        path="/webhooks/{endpoint_id}/test",
+        endpoint="api.api_webhooks.send_test",
+        summary="Send a webhook.test event to this endpoint",
+        tag="webhooks",
+        response=WebhookDeliveryOut,
+        status=202,
+    ),
+    Operation(
+        method="get",
+        path="/webhooks/{endpoint_id}/deliveries",
+        endpoint="api.api_webhooks.list_deliveries",
+        summary="The endpoint's messages, newest first, with every attempt",
+        tag="webhooks",
+        query=WebhookDeliveryListParams,
+        response=WebhookDeliveryPage,
+    ),
+    Operation(
+        method="post",
+        path="/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry",
+        endpoint="api.api_webhooks.retry_delivery",
+        summary="Send one message again, with the same webhook-id",
+        tag="webhooks",
+        response=WebhookDeliveryOut,
+        status=202,
+        errors=(409,),
+    ),
+    Operation(
+        method="post",
+        path="/webhooks/{endpoint_id}/replay",
+        endpoint="api.api_webhooks.replay",
+        summary="Send again every message created in a window (at most 31 days)",
+        tag="webhooks",
+        body=ReplayWindow,
+        response=ReplayOut,
+        status=202,
+    ),
+    Operation(
+        method="get",
         path="/openapi.json",
         endpoint="api.api_openapi.openapi_document",
         summary="This document",
@@ -201,6 +304,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         "servers": [{"url": PREFIX}],
         "security": [{"bearerAuth": []}],
         "paths": paths,
+        "webhooks": {name: _webhook(name, ref) for name, ref in _event_refs(refs).items()},
         "components": {
             "schemas": components,
             "securitySchemes": {
@@ -218,9 +322,65 @@ def _components() -> tuple[Refs, dict[str, Any]]:
             wanted[(op.body, "validation")] = None
         if op.response is not None:
             wanted[(op.response, "serialization")] = None
+    for model in EVENT_MODELS.values():
+        wanted[(model, "serialization")] = None
     refs, schema = models_json_schema(list(wanted), ref_template=REF)
     by_model: Refs = {(model, mode): ref for (model, mode), ref in refs.items()}
     return by_model, schema.get("$defs", {})
+
+
+def _event_model(name: str, shapes: tuple[type[BaseModel], ...]) -> type[BaseModel]:
+    """The whole payload of one event type: its type, when, and one of its `data` shapes."""
+    data: Any = shapes[0] if len(shapes) == 1 else Union[shapes]  # noqa: UP007
+    kind: Any = Literal[name]
+    title = "".join(part.title() for part in re.split(r"[._]", name)) + "Event"
+    return create_model(
+        title,
+        __doc__=f"The body of a {name} delivery.",
+        type=(kind, ...),
+        timestamp=(datetime, Field(description="When the event happened.")),
+        data=(data, ...),
+    )
+
+
+EVENT_MODELS = {name: _event_model(name, shapes) for name, shapes in PAYLOADS.items()}
+SIGNATURE_HEADERS = (
+    ("webhook-id", "The message id: the same on every retry and replay; dedupe by it."),
+    ("webhook-timestamp", "Unix seconds of this attempt; reject old ones."),
+    (
+        "webhook-signature",
+        "Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>` (two during a "
+        "secret rotation); verify with any Standard Webhooks library.",
+    ),
+)
+
+
+def _event_refs(refs: Refs) -> dict[str, dict[str, Any]]:
+    return {name: refs[(model, "serialization")] for name, model in EVENT_MODELS.items()}
+
+
+def _webhook(name: str, ref: dict[str, Any]) -> dict[str, Any]:
+    """What an endpoint subscribed to `name` receives (OpenAPI 3.1 `webhooks`)."""
+    return {
+        "post": {
+            "operationId": name,
+            "summary": f"{name}, signed per Standard Webhooks",
+            "tags": ["webhooks"],
+            "security": [],
+            "parameters": [
+                {"name": header, "in": "header", "required": True, "description": text}
+                | {"schema": {"type": "string"}}
+                for header, text in SIGNATURE_HEADERS
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}},
+            "responses": {
+                "2XX": {
+                    "description": "Received. Any other answer is retried on the schedule; "
+                    "410 Gone disables the endpoint; 429 and 503 may send Retry-After."
+                }
+            },
+        }
+    }
 
 
 def _operation(op: Operation, access: Policy, refs: Refs) -> dict[str, Any]:
@@ -267,7 +427,7 @@ def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
 
 def _responses(op: Operation, access: Policy, refs: Refs) -> dict[str, Any]:
     """The success response plus every error this operation can answer."""
-    success: dict[str, Any] = {"description": "No content" if op.status == 204 else "OK"}
+    success: dict[str, Any] = {"description": STATUS_TEXT[op.status]}
     if op.response is not None:
         schema = refs[(op.response, "serialization")]
         success["content"] = {"application/json": {"schema": schema}}

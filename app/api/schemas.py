@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from flask import Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from app.core.listing import (
     DEFAULT_PER_PAGE,
@@ -24,8 +23,11 @@ from app.core.listing import (
     ListQuery,
 )
 from app.errors import BadRequest, ValidationFailed
-from app.models.item import ITEM_LISTING, ItemStatus
+from app.models.item import ITEM_LISTING
+from app.models.messaging import DeliveryState
 from app.models.user import MAX_EMAIL, MAX_NAME, USER_LISTING, Role
+from app.models.webhooks import WebhookEvent
+from app.services.items import ItemOut
 from app.services.users import MAX_PASSWORD_LENGTH
 from app.services.validation import (
     PatchModel,
@@ -35,9 +37,9 @@ from app.services.validation import (
     optional_not_null,
     validate,
 )
+from app.services.webhooks import MessageRecord
 
 MAX_OFFSET_PAGE = 10_000  # OFFSET paging: deeper than 1M rows, narrow the search instead
-PRICE_PATTERN = r"^\d{1,10}\.\d{2}$"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -163,26 +165,6 @@ class UserPage(BaseModel):
 # --- items ------------------------------------------------------------------------------
 
 
-class ItemOut(BaseModel):
-    """An item; `price` is a string with exactly two decimals ("12.50") so no float rounds it."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    owner_id: int
-    name: str
-    description: str
-    status: ItemStatus
-    price: str = Field(pattern=PRICE_PATTERN, examples=["12.50"])
-    created_at: datetime
-    updated_at: datetime
-
-    @field_validator("price", mode="before")
-    @classmethod
-    def _two_places(cls, value: Any) -> Any:
-        return f"{Decimal(value):.2f}" if isinstance(value, Decimal | int | float) else value
-
-
 ItemListParams = list_params(
     "ItemListParams",
     ITEM_LISTING,
@@ -196,6 +178,97 @@ class ItemPage(BaseModel):
     per_page: int
     total: int
     pages: int
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+
+class WebhookEndpointOut(BaseModel):
+    """An endpoint; its secret is only ever in the answer that made it (and a rotation's)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    url: str
+    description: str
+    events: list[WebhookEvent]
+    enabled: bool
+    disabled_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointOut):
+    secret: str = Field(
+        pattern=r"^whsec_[A-Za-z0-9+/=]+$",
+        description="Shown once: verify each delivery's webhook-signature with it.",
+    )
+
+
+class WebhookEndpointList(BaseModel):
+    items: list[WebhookEndpointOut]
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str = Field(pattern=r"^whsec_[A-Za-z0-9+/=]+$")
+    previous_secret_expires_at: datetime = Field(
+        description="Until then every delivery carries a signature by the old secret too."
+    )
+
+
+class WebhookAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    attempted_at: datetime
+    duration_ms: int
+    status_code: int | None
+    response_excerpt: str = Field(description="The first 2 kB of the response body.")
+    error: str | None
+
+
+class WebhookDeliveryOut(BaseModel):
+    """One message owed to the endpoint: its ledger state and every attempt so far."""
+
+    id: int = Field(description="The delivery's id in the ledger (retry it by this id).")
+    webhook_id: str = Field(description="The webhook-id header of every attempt.")
+    type: str
+    state: DeliveryState
+    next_retry_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    attempts: list[WebhookAttemptOut]
+
+    @classmethod
+    def of(cls, record: MessageRecord) -> WebhookDeliveryOut:
+        return cls(
+            id=record.delivery.id,
+            webhook_id=record.message.id,
+            type=record.message.event_type,
+            state=record.delivery.state,  # type: ignore[arg-type]
+            next_retry_at=record.delivery.next_retry_at,
+            last_error=record.delivery.last_error,
+            created_at=record.message.created_at,
+            attempts=[WebhookAttemptOut.model_validate(a) for a in record.attempts],
+        )
+
+
+class WebhookDeliveryListParams(BaseModel):
+    """GET /webhooks/{id}/deliveries: newest first, paged."""
+
+    page: int = Field(1, ge=1, le=MAX_OFFSET_PAGE)
+    per_page: int = Field(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
+
+
+class WebhookDeliveryPage(BaseModel):
+    items: list[WebhookDeliveryOut]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+class ReplayOut(BaseModel):
+    replayed: int = Field(description="How many messages were queued again.")
 
 
 # --- validating requests ----------------------------------------------------------------

@@ -90,6 +90,21 @@ def is_allowed(address: IPAddress, allowed: Iterable[Network]) -> bool:
     return address.is_global and not (address.is_multicast or address.is_reserved)
 
 
+@dataclass(frozen=True)
+class Rules:
+    """Where outgoing requests may go: https only unless http is allowed, public addresses
+    and the allowlisted networks. `resolve` is swapped in tests (DNS rebinding)."""
+
+    allow_http: bool
+    allowed: Sequence[Network] = ()
+    resolve: Resolver = system_resolver
+
+    def check(self, url: str) -> Target:
+        return check_url(
+            url, allow_http=self.allow_http, allowed=self.allowed, resolve=self.resolve
+        )
+
+
 def check_url(
     url: str,
     *,

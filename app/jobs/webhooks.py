@@ -15,14 +15,7 @@ import time
 from urllib3.exceptions import HTTPError
 
 from app.core.metrics import WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_DELIVERIES
-from app.core.netguard import (
-    ForbiddenTarget,
-    Resolver,
-    check_url,
-    parse_networks,
-    post,
-    system_resolver,
-)
+from app.core.netguard import ForbiddenTarget, Resolver, post, system_resolver
 from app.extensions import db
 from app.models.base import utcnow
 from app.services import webhooks
@@ -67,12 +60,7 @@ def attempt(due: Due) -> Outcome:
     }
     started = time.perf_counter()
     try:
-        target = check_url(
-            due.url,
-            allow_http=settings.webhook_http_allowed,
-            allowed=parse_networks(settings.webhook_allowed_networks),
-            resolve=resolver,
-        )
+        target = settings.webhook_rules(resolver).check(due.url)
         reply = post(target, due.body.encode(), headers, timeout=TIMEOUT_SECONDS)
     except ForbiddenTarget as exc:
         return Outcome(error=f"refused: {exc}")

@@ -4,23 +4,22 @@ and every attempt to deliver one."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, TimestampMixin, UTCDateTime, utcnow
 
-WEBHOOK_EVENTS = (
+WebhookEvent = Literal[
     "item.created",
     "item.updated",
     "item.deleted",
     "user.created",
-    "payment.succeeded",
-    "payment.failed",
-    "payment.refunded",
-)
-"""Every event an endpoint may subscribe to (the catalogue in app/core/events.py)."""
+]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
+"""Every event an endpoint may subscribe to (each is in app/core/events.py's catalogue, with
+its `data` shapes in app/services/webhook_payloads.py)."""
 MAX_URL = 2000
 MAX_DESCRIPTION = 500
 

@@ -9,8 +9,11 @@ schemas (`ItemCreate`, `ItemPatch`), so both doors accept and refuse the same.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
@@ -18,13 +21,21 @@ from app.core.events import Actor, EventType, publish
 from app.core.listing import ListQuery, Page, Seek
 from app.errors import NotFound, ValidationFailed
 from app.models.base import MAX_ID, utcnow
-from app.models.item import ITEM_LISTING, ITEM_STATUSES, MAX_DESCRIPTION, MAX_NAME, Item
+from app.models.item import (
+    ITEM_LISTING,
+    ITEM_STATUSES,
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    Item,
+    ItemStatus,
+)
 from app.models.user import User
 from app.repositories.items import ItemRepository
 from app.services.item_counts import count_items
 from app.services.validation import OneOf, PatchModel, Price, StrictModel, Text
 
 LISTING = ITEM_LISTING
+PRICE_PATTERN = r"^\d{1,10}\.\d{2}$"
 BULK_ACTIONS = ("delete", "activate", "archive", "draft")
 _BULK_STATUS = {"activate": "active", "archive": "archived", "draft": "draft"}
 
@@ -49,6 +60,27 @@ class ItemPatch(PatchModel):
     description: Description | None = None
     status: Status | None = None
     price: Price | None = None
+
+
+class ItemOut(BaseModel):
+    """An item as the API answers and webhooks send it; `price` is a string with exactly
+    two decimals ("12.50") so no float rounds it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    owner_id: int
+    name: str
+    description: str
+    status: ItemStatus
+    price: str = Field(pattern=PRICE_PATTERN, examples=["12.50"])
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _two_places(cls, value: Any) -> Any:
+        return f"{Decimal(value):.2f}" if isinstance(value, Decimal | int | float) else value
 
 
 class Owned(Protocol):

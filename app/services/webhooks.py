@@ -16,21 +16,21 @@ import base64
 import json
 import random
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import Field
-from sqlalchemy import select
+from pydantic import AwareDatetime, Field, model_validator
+from pydantic_core import PydanticCustomError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.events import Actor, Event, EventType
+from app.core.listing import Page
 from app.core.metrics import WEBHOOK_ENDPOINTS_DISABLED
-from app.core.netguard import ForbiddenTarget, Network, Resolver, check_url, system_resolver
+from app.core.netguard import ForbiddenTarget, Rules
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models.base import MAX_ID
-from app.models.item import Item
 from app.models.messaging import Delivery
 from app.models.user import User
 from app.models.webhooks import (
@@ -43,12 +43,14 @@ from app.models.webhooks import (
 )
 from app.services.outbox import add_message, queue_email
 from app.services.validation import OneOf, PatchModel, StrictModel, Text
+from app.services.webhook_payloads import TestData, event_data
 
 SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds before each attempt
 JITTER = 0.1
 ROTATION_GRACE = timedelta(hours=24)
 DISABLE_AFTER = timedelta(days=5)
 MAX_BODY = 20_000
+MAX_REPLAY_WINDOW = timedelta(days=31)
 TEST_EVENT = "webhook.test"
 
 EventName = Annotated[str, OneOf(WEBHOOK_EVENTS, label="Event")]
@@ -71,24 +73,15 @@ class EndpointPatch(PatchModel):
     enabled: bool | None = None
 
 
-@dataclass(frozen=True)
-class DeliveryRules:
-    """Where deliveries may go: the settings' rules (https only, allowlisted networks)."""
-
-    allow_http: bool
-    allowed: Sequence[Network]
-    resolve: Resolver = system_resolver
-
-
 def new_secret() -> str:
     """`whsec_` and 32 random bytes in base64, as Standard Webhooks receivers expect."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def checked_url(url: str, rules: DeliveryRules) -> str:
+def checked_url(url: str, rules: Rules) -> str:
     """The URL if outgoing requests may go there; ValidationFailed on `url` otherwise."""
     try:
-        check_url(url, allow_http=rules.allow_http, allowed=rules.allowed, resolve=rules.resolve)
+        rules.check(url)
     except ForbiddenTarget as exc:
         raise ValidationFailed(fields={"url": str(exc)}) from None
     return url.strip()
@@ -98,7 +91,7 @@ def checked_url(url: str, rules: DeliveryRules) -> str:
 
 
 def create_endpoint(
-    session: Session, fields: EndpointCreate, rules: DeliveryRules, *, actor: Actor
+    session: Session, fields: EndpointCreate, rules: Rules, *, actor: Actor
 ) -> WebhookEndpoint:
     """Register an endpoint; its secret is shown once, to whoever created it."""
     endpoint = WebhookEndpoint(
@@ -114,7 +107,7 @@ def create_endpoint(
 
 
 def update_endpoint(
-    session: Session, endpoint: WebhookEndpoint, changes: EndpointPatch, rules: DeliveryRules
+    session: Session, endpoint: WebhookEndpoint, changes: EndpointPatch, rules: Rules
 ) -> WebhookEndpoint:
     """Change the given fields; enabling again clears the failure run and its reason."""
     values = changes.model_dump(exclude_unset=True)
@@ -226,73 +219,115 @@ def _trimmed(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def send_test(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> WebhookMessage:
+def send_test(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> MessageRecord:
     """A `webhook.test` event to this endpoint, whatever it subscribes to."""
-    return owe(session, endpoint, TEST_EVENT, {"endpoint_id": endpoint.id}, now=now)
+    message = owe(
+        session, endpoint, TEST_EVENT, TestData(endpoint_id=endpoint.id).model_dump(), now=now
+    )
+    return message_record(session, endpoint, message.delivery_id or 0)
 
 
 def resend(
     session: Session, endpoint: WebhookEndpoint, delivery_id: int, *, now: datetime
-) -> Delivery:
+) -> MessageRecord:
     """Send one of this endpoint's messages again, with its original webhook-id."""
-    message = session.scalar(
-        select(WebhookMessage).where(
-            WebhookMessage.delivery_id == delivery_id, WebhookMessage.endpoint_id == endpoint.id
-        )
-    )
-    delivery = session.get(Delivery, delivery_id) if message is not None else None
-    if message is None or delivery is None:
-        raise NotFound("No such delivery for this endpoint.")
-    if delivery.state in ("pending", "retrying"):
+    record = message_record(session, endpoint, delivery_id)
+    if record.delivery.state in ("pending", "retrying"):
         raise Conflict("This delivery is still being attempted.")
-    delivery.state, delivery.next_retry_at = "pending", None
-    _send(session, message, delivery, available_at=now)
-    return delivery
+    record.delivery.state, record.delivery.next_retry_at = "pending", None
+    _send(session, record.message, record.delivery, available_at=now)
+    return record
+
+
+class ReplayWindow(StrictModel):
+    """Which of an endpoint's messages to send again: those created in [since, until]."""
+
+    since: AwareDatetime
+    until: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplayWindow:
+        if self.until < self.since:
+            raise PydanticCustomError("window", "The window must end after it starts.")
+        if self.until - self.since > MAX_REPLAY_WINDOW:
+            raise PydanticCustomError("window", "Replay at most 31 days at a time.")
+        return self
 
 
 def replay(
-    session: Session, endpoint: WebhookEndpoint, *, since: datetime, until: datetime, now: datetime
+    session: Session, endpoint: WebhookEndpoint, window: ReplayWindow, *, now: datetime
 ) -> int:
-    """Send again every message of this endpoint created in [since, until]; returns how many."""
-    messages = session.scalars(
-        select(WebhookMessage)
+    """Send again every message of this endpoint created in the window, each with its own
+    webhook-id, skipping those still being attempted; returns how many were queued."""
+    rows = session.execute(
+        select(WebhookMessage, Delivery)
+        .join(Delivery, Delivery.id == WebhookMessage.delivery_id)
         .where(
             WebhookMessage.endpoint_id == endpoint.id,
-            WebhookMessage.created_at >= since,
-            WebhookMessage.created_at <= until,
+            WebhookMessage.created_at >= window.since,
+            WebhookMessage.created_at <= window.until,
+            Delivery.state.not_in(("pending", "retrying")),
         )
         .order_by(WebhookMessage.created_at)
     ).all()
-    count = 0
-    for message in messages:
-        delivery = session.get(Delivery, message.delivery_id) if message.delivery_id else None
-        if delivery is not None and delivery.state not in ("pending", "retrying"):
-            delivery.state, delivery.next_retry_at = "pending", None
-            _send(session, message, delivery, available_at=now)
-            count += 1
-    return count
+    for message, delivery in rows:
+        delivery.state, delivery.next_retry_at = "pending", None
+        _send(session, message, delivery, available_at=now)
+    return len(rows)
 
 
-def attempts_of(
-    session: Session, endpoint: WebhookEndpoint, *, limit: int = 100
-) -> list[tuple[WebhookMessage, Delivery | None, list[WebhookAttempt]]]:
-    """The endpoint's newest messages with their ledger entries and attempts."""
-    messages = session.scalars(
-        select(WebhookMessage)
-        .where(WebhookMessage.endpoint_id == endpoint.id)
-        .order_by(WebhookMessage.created_at.desc())
-        .limit(limit)
+@dataclass(frozen=True)
+class MessageRecord:
+    """One message owed to an endpoint, as its page and the API show it."""
+
+    message: WebhookMessage
+    delivery: Delivery
+    attempts: list[WebhookAttempt]
+
+
+def message_record(session: Session, endpoint: WebhookEndpoint, delivery_id: int) -> MessageRecord:
+    """One of this endpoint's messages by its ledger id; NotFound for any other."""
+    row = (
+        session.execute(
+            select(WebhookMessage, Delivery)
+            .join(Delivery, Delivery.id == WebhookMessage.delivery_id)
+            .where(WebhookMessage.endpoint_id == endpoint.id, Delivery.id == delivery_id)
+        ).first()
+        if 1 <= delivery_id <= MAX_ID
+        else None
+    )
+    if row is None:
+        raise NotFound("No such delivery for this endpoint.")
+    return _with_attempts(session, [tuple(row)])[0]
+
+
+def messages_page(
+    session: Session, endpoint: WebhookEndpoint, *, page: int, per_page: int
+) -> Page[MessageRecord]:
+    """The endpoint's messages, newest first, each with its attempts (three queries)."""
+    base = select(WebhookMessage, Delivery).join(
+        Delivery, Delivery.id == WebhookMessage.delivery_id
+    )
+    base = base.where(WebhookMessage.endpoint_id == endpoint.id)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(
+        base.order_by(WebhookMessage.created_at.desc(), Delivery.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
-    out = []
-    for message in messages:
-        attempts = session.scalars(
+    return Page(_with_attempts(session, [tuple(r) for r in rows]), page, per_page, total)
+
+
+def _with_attempts(session: Session, rows: list[tuple[Any, ...]]) -> list[MessageRecord]:
+    by_message: dict[str, list[WebhookAttempt]] = {m.id: [] for m, _ in rows}
+    if by_message:
+        for attempt in session.scalars(
             select(WebhookAttempt)
-            .where(WebhookAttempt.message_id == message.id)
+            .where(WebhookAttempt.message_id.in_(by_message))
             .order_by(WebhookAttempt.id)
-        ).all()
-        delivery = session.get(Delivery, message.delivery_id) if message.delivery_id else None
-        out.append((message, delivery, list(attempts)))
-    return out
+        ):
+            by_message[attempt.message_id].append(attempt)
+    return [MessageRecord(m, d, by_message[m.id]) for m, d in rows]
 
 
 # --- events to messages ------------------------------------------------------------------
@@ -302,14 +337,7 @@ class WebhookHandler:
     """Owes every enabled endpoint subscribed to an event type that event."""
 
     name = "webhooks"
-    handles = frozenset(
-        {
-            EventType.ITEM_CREATED,
-            EventType.ITEM_UPDATED,
-            EventType.ITEM_DELETED,
-            EventType.USER_CREATED,
-        }
-    )
+    handles = frozenset(EventType(name) for name in WEBHOOK_EVENTS)
 
     def handle(self, event: Event, session: Session | None) -> None:
         if session is None:
@@ -326,40 +354,6 @@ class WebhookHandler:
         data = event_data(session, event)
         for endpoint in wanted:
             owe(session, endpoint, event.type.value, data, now=event.occurred_at)
-
-
-def event_data(session: Session, event: Event) -> dict[str, Any]:
-    """The `data` of a webhook payload (documented per type in the README and OpenAPI)."""
-    payload = event.payload
-    if event.subject_id is None:  # a bulk action over many items
-        keep = ("bulk", "action", "count", "ids", "q", "filters")
-        return {k: payload[k] for k in keep if k in payload}
-    if event.type == EventType.USER_CREATED:
-        return {
-            "id": int(event.subject_id),
-            "email": payload.get("email"),
-            "role": payload.get("role"),
-        }
-    item = session.get(Item, int(event.subject_id))
-    if item is None or event.type == EventType.ITEM_DELETED:
-        return {"id": int(event.subject_id), "name": payload.get("name")}
-    data = item_data(item)
-    if event.type == EventType.ITEM_UPDATED:
-        data["changed"] = list(payload.get("fields") or [])
-    return data
-
-
-def item_data(item: Item) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "name": item.name,
-        "description": item.description,
-        "status": item.status,
-        "price": f"{item.price:.2f}",
-        "owner_id": item.owner_id,
-        "created_at": item.created_at.isoformat(),
-        "updated_at": item.updated_at.isoformat(),
-    }
 
 
 # --- attempts and the schedule -----------------------------------------------------------

@@ -10,11 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.api.openapi import OPERATIONS, PREFIX, REF
-from app.api.schemas import ItemOut
 from app.core.listing import MAX_PER_PAGE
 from app.policy import declared_policy
 from app.repositories.items import ItemRepository
 from app.repositories.users import UserRepository
+from app.services.items import ItemOut
 
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}
 

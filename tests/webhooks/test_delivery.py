@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,7 +19,7 @@ from standardwebhooks import Webhook
 from app import create_app
 from app.core.events import Actor
 from app.core.mail import MemoryMailTransport
-from app.core.netguard import parse_networks
+from app.core.netguard import Rules, parse_networks
 from app.extensions import db
 from app.jobs import webhooks as webhook_jobs
 from app.jobs.runner import get_runner
@@ -34,12 +35,13 @@ from app.models import (
 from app.services import items as item_service
 from app.services import webhooks
 from app.services.items import ItemCreate
-from app.services.webhooks import DeliveryRules, Due, EndpointCreate, Outcome
+from app.services.webhooks import Due, EndpointCreate, Outcome
+from app.settings import get_settings
 from tests.conftest import make_settings
 from tests.factories import make_role_accounts
 from tests.webhooks.receiver import Receiver, start_receiver
 
-LOOPBACK = DeliveryRules(allow_http=True, allowed=parse_networks("127.0.0.1/32"))
+LOOPBACK = Rules(allow_http=True, allowed=parse_networks("127.0.0.1/32"))
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -237,7 +239,7 @@ def test_a_name_that_rebinds_to_loopback_is_refused_at_delivery(
     hooks_app: Flask, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = receiver.server.server_address[1]
-    public = DeliveryRules(allow_http=True, allowed=(), resolve=lambda h, p: ["93.184.216.34"])
+    public = Rules(allow_http=True, allowed=(), resolve=lambda h, p: ["93.184.216.34"])
     with hooks_app.app_context(), db.transaction() as session:  # registered while it was public
         endpoint = webhooks.create_endpoint(
             session,
@@ -250,8 +252,9 @@ def test_a_name_that_rebinds_to_loopback_is_refused_at_delivery(
     assert due is not None
     monkeypatch.setattr(webhook_jobs, "resolver", lambda host, port: ["127.0.0.1"])  # rebinding
     # The app allowlists 127.0.0.1 for the other tests; here nothing is, so the guard decides.
-    monkeypatch.setattr(webhook_jobs, "parse_networks", lambda raw: ())
     with hooks_app.app_context():
+        strict = dataclasses.replace(get_settings(), webhook_allowed_networks="")
+        monkeypatch.setitem(hooks_app.extensions, "settings", strict)
         outcome = webhook_jobs.attempt(due)
     assert outcome.status is None and (outcome.error or "").startswith("refused:")
     assert receiver.connections == 0  # the loopback listener never saw a connection
@@ -267,9 +270,8 @@ def test_replay_resends_a_window_with_the_same_ids(hooks_app: Flask, receiver: R
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         assert endpoint is not None
         now = datetime.now(UTC)
-        count = webhooks.replay(
-            session, endpoint, since=now - timedelta(hours=1), until=now, now=now
-        )
+        window = webhooks.ReplayWindow(since=now - timedelta(hours=1), until=now)
+        count = webhooks.replay(session, endpoint, window, now=now)
     assert count == 2
     get_runner(hooks_app).drain()
     assert [r.headers["webhook-id"] for r in receiver.received[2:]] == ids
