@@ -231,6 +231,11 @@ class Settings:
         """
         return self.public_url.rstrip("/") or f"http://127.0.0.1:{self.port}"
 
+    @property
+    def uploads_path(self) -> Path:
+        """Where web uploads (user imports) and their rejects files are kept."""
+        return self.instance_path / "uploads"
+
 
 def get_settings(app: Flask | None = None) -> Settings:
     """The typed settings of the current (or given) app."""

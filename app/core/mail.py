@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -48,18 +51,63 @@ class MailTransport(Protocol):
     def send(self, mail: Mail) -> None: ...
 
 
+_STAMP = "%Y%m%dT%H%M%S"
+_CAPTURED_NAME = re.compile(r"^(\d{8}T\d{6})-[0-9a-f]{8}\.eml$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CapturedMail:
+    """A message the file transport wrote, read back for the development mail viewer."""
+
+    name: str  # the file name, which is also its id in the viewer's URLs
+    written_at: datetime
+    to: str
+    sender: str
+    subject: str
+    text: str
+    html: str | None
+
+
 class FileMailTransport:
-    """Writes each message as an .eml file, so the embedded app needs no mail server."""
+    """Writes each message as an .eml file, so the embedded app needs no mail server;
+    `captured` and `open` read them back (the admin mail viewer)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
     def send(self, mail: Mail) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(UTC).strftime(_STAMP)
         path = self.directory / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
         path.write_bytes(bytes(mail.to_message()))
         log.info("mail to %s written to %s", mail.to, path, extra={"subject": mail.subject})
+
+    def captured(self, limit: int = 100) -> list[CapturedMail]:
+        """The newest `limit` messages written, newest first."""
+        if not self.directory.is_dir():
+            return []
+        paths = [p for p in self.directory.iterdir() if _CAPTURED_NAME.match(p.name)]
+        paths.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+        return [mail for p in paths[:limit] if (mail := self.open(p.name)) is not None]
+
+    def open(self, name: str) -> CapturedMail | None:
+        """One written message by file name; None for names it never wrote."""
+        found = _CAPTURED_NAME.match(name)
+        path = self.directory / name
+        if found is None or not path.is_file():
+            return None
+        message = message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        return CapturedMail(
+            name=name,
+            written_at=datetime.strptime(found.group(1), _STAMP).replace(tzinfo=UTC),
+            to=str(message.get("To", "")),
+            sender=str(message.get("From", "")),
+            subject=str(message.get("Subject", "")),
+            text=text.get_content() if text is not None else "",
+            html=html.get_content() if html is not None else None,
+        )
 
 
 class SmtpMailTransport:

@@ -7,12 +7,17 @@ from collections.abc import Callable
 
 from app.core.metrics import JOB_FAILURES, JOB_SECONDS
 from app.jobs.emails import deliver_email
+from app.jobs.imports import run_user_import
 from app.jobs.webhooks import deliver_webhook
 from app.services.outbox import Message
 
 Task = Callable[..., None]  # task(message, *, retry_in=seconds or None on the last attempt)
 
-TASKS: dict[str, Task] = {"email": deliver_email, "webhook.deliver": deliver_webhook}
+TASKS: dict[str, Task] = {
+    "email": deliver_email,
+    "webhook.deliver": deliver_webhook,
+    "job.user_import": run_user_import,
+}
 
 
 def task_for(kind: str) -> Task | None:

@@ -49,7 +49,11 @@ class JobsCollector:
                 "Age of the oldest message not yet handed over",
                 found.oldest_age_seconds,
             )
-            yield _gauge("app_outbox_dead", "Messages the broker dead-lettered", found.dead)
+            yield _gauge(
+                "app_outbox_dead",
+                "Dead letters: dead-lettered by the broker or given up by the embedded runner",
+                found.dead,
+            )
         if get_settings(self.app).jobs == "broker":
             yield from self._queue_depths()
 

@@ -43,3 +43,23 @@ class OutboxRepository:
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.dead_at.isnot(None))
         )
         return int(waiting[0] or 0), waiting[1], int(dead or 0)
+
+    def dead(self, limit: int) -> list[OutboxMessage]:
+        """Dead letters, the newest first."""
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.dead_at.isnot(None))
+            .order_by(OutboxMessage.dead_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+    def retrying(self, limit: int) -> list[OutboxMessage]:
+        """Messages waiting for a retry (they failed at least once), the soonest first."""
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.published_at.is_(None), OutboxMessage.attempts > 0)
+            .order_by(OutboxMessage.available_at, OutboxMessage.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))

@@ -85,8 +85,18 @@ def retry_now(session: Session, delivery_id: int, *, actor: Actor) -> Delivery:
     message = add_message(session, previous.kind, dict(previous.payload))
     delivery.message_id, delivery.state = message.id, "pending"
     delivery.next_retry_at = None
+    resolve_dead(previous, message.id)
     session.flush()
     return delivery
+
+
+def resolve_dead(previous: OutboxMessage, replacement_id: int) -> None:
+    """A dead letter sent again under a new message is no longer dead (the jobs page
+    stops listing it); its last error says where it went."""
+    if previous.dead_at is not None:
+        previous.dead_at = None
+        note = f"retried as message {replacement_id}; "
+        previous.last_error = (note + (previous.last_error or ""))[:500]
 
 
 def list_deliveries(session: Session, query: ListQuery, seek: Seek | None = None) -> Page[Delivery]:

@@ -155,11 +155,14 @@ def reschedule(session: Session, message_id: int, error: str, delay_seconds: flo
 
 
 def give_up(session: Session, message_id: int, error: str) -> None:
-    """No more attempts: the message stays handed over, with why it failed."""
+    """No more attempts (the embedded runner's last retry failed): the message stays handed
+    over, with why it failed, and is a dead letter like one the broker gave up on, so the
+    jobs page lists it for a person to retry."""
     row = session.get(OutboxMessage, message_id)
     if row is not None:
         row.attempts += 1
         row.last_error = error[:500]
+        row.dead_at = utcnow()
         session.flush()
 
 

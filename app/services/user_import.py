@@ -164,11 +164,17 @@ def import_users(
     on_reject: Callable[[RejectedRow], object] | None = None,
     actor: Actor = SYSTEM,
     batch_size: int = BATCH_SIZE,
+    welcome: bool = False,
+    report: ImportReport | None = None,
 ) -> ImportReport:
-    """Import ``rows``, committing each batch on its own; raises ImportFailed if one fails."""
-    report = ImportReport(dry_run=dry_run)
+    """Import ``rows``, committing each batch on its own; raises ImportFailed if one fails.
+
+    With ``welcome`` each new account is owed a welcome email. ``report`` is the one
+    to fill, for a caller that reads the counts while the import runs (the web import).
+    """
+    report = report if report is not None else ImportReport(dry_run=dry_run)
     pipeline = build_pipeline(session, report, batch_size=batch_size)
-    write = _batch_writer(session, report, actor=actor, dry_run=dry_run)
+    write = _batch_writer(session, report, actor=actor, dry_run=dry_run, welcome=welcome)
     rejects = _reject_counter(report, on_reject)
     try:
         pipeline.run(rows, sink=write, on_progress=on_progress, on_reject=rejects)
@@ -269,7 +275,7 @@ class SkipRegistered(PipelineStage[list[Candidate], list[Candidate]]):
 
 
 def _batch_writer(
-    session: Session, report: ImportReport, *, actor: Actor, dry_run: bool
+    session: Session, report: ImportReport, *, actor: Actor, dry_run: bool, welcome: bool = False
 ) -> Callable[[list[Candidate]], None]:
     """Return the sink: one transaction per batch, the users and their events together."""
 
@@ -280,7 +286,7 @@ def _batch_writer(
             with transaction(session):
                 users = UserRepository(session).add_all([c.to_user() for c in batch])
                 for user in users:
-                    announce_imported(session, user, actor)
+                    announce_imported(session, user, actor, welcome=welcome)
         report.failed_batch = None
         report.batches.append(
             BatchResult(done.number, done.first_row, done.last_row, created=len(batch))
@@ -290,9 +296,11 @@ def _batch_writer(
     return write
 
 
-def announce_imported(session: Session, user: User, actor: Actor) -> None:
-    """Publish USER_CREATED for an imported account (the audit handler records it)."""
-    announce_created(session, user, actor, source="import")
+def announce_imported(session: Session, user: User, actor: Actor, *, welcome: bool = False) -> None:
+    """Publish USER_CREATED for an imported account (the audit handler records it; with
+    ``welcome`` the outbox owes the account a welcome email)."""
+    extra = {"welcome": True} if welcome else {}
+    announce_created(session, user, actor, source="import", **extra)
 
 
 def _blank_counter(report: ImportReport) -> Callable[[CsvRow], bool]:

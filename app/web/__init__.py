@@ -4,10 +4,34 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import admin, auth, home, items, ops, profile, webhooks
+from app.web import (
+    admin,
+    auth,
+    deliveries,
+    home,
+    imports,
+    items,
+    jobs,
+    mailbox,
+    ops,
+    profile,
+    webhooks,
+)
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount every page blueprint."""
-    for module in (ops, auth, home, items, profile, admin, webhooks):
+    for module in (
+        ops,
+        auth,
+        home,
+        items,
+        profile,
+        admin,
+        imports,
+        jobs,
+        deliveries,
+        mailbox,
+        webhooks,
+    ):
         app.register_blueprint(module.bp)

@@ -214,3 +214,25 @@
     if (evt.target instanceof HTMLInputElement && evt.target.hasAttribute("data-select-on-focus")) evt.target.select();
   });
 })();
+
+// The admin group in the top bar is a <details>: close it when focus or a click goes
+// elsewhere, and on Escape (returning focus to its summary).
+(function () {
+  "use strict";
+  function closeOthers(except) {
+    document.querySelectorAll("details[data-nav-group][open]").forEach(function (el) {
+      if (el !== except) el.removeAttribute("open");
+    });
+  }
+  document.addEventListener("click", function (evt) {
+    var target = evt.target instanceof Element ? evt.target.closest("details[data-nav-group]") : null;
+    closeOthers(target);
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") return;
+    var open = document.querySelector("details[data-nav-group][open]");
+    if (!open) return;
+    open.removeAttribute("open");
+    open.querySelector("summary")?.focus();
+  });
+})();

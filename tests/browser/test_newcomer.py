@@ -331,6 +331,10 @@ PAGES = {
         "/profile/edit",
         "/admin/users",
         "/admin/audit",
+        "/admin/imports",
+        "/admin/jobs",
+        "/admin/deliveries",
+        "/admin/mail",
     ],
     "guest@example.com": ["/items", "/profile"],
 }

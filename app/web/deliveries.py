@@ -1,0 +1,94 @@
+"""The delivery ledger: every message the app owes someone, in one table.
+
+Emails today; webhook deliveries and payment attempts join as rows of the same
+ledger. Failed and dead rows offer "Retry now", which sends them again under a
+new message (app/services/deliveries.py); htmx redraws the row, a plain form
+post comes back to the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Blueprint, Response, flash, request
+
+from app.core.listing import ListQuery, Page, Seek
+from app.errors import Conflict
+from app.extensions import db
+from app.htmx import htmx, render
+from app.models.messaging import CHANNELS, DELIVERY_STATES, Delivery
+from app.policy import policy
+from app.security import current_actor
+from app.services import deliveries
+from app.web.responses import see_other
+from app.web.tables import Column, TableSpec, build_view, current_table_args
+
+bp = Blueprint("deliveries", __name__, url_prefix="/admin/deliveries")
+
+LEDGER = TableSpec(
+    endpoint="deliveries.index",
+    region_id="deliveries-table",
+    listing=deliveries.LISTING,
+    columns=(
+        Column("created_at", "When", first_direction="desc"),
+        Column("kind", "Kind"),
+        Column("recipient", "Recipient"),
+        Column("summary", "Summary"),
+        Column("state", "State"),
+        Column("attempts", "Attempts", numeric=True),
+        Column("last_error", "Last error"),
+        Column("next_retry_at", "Next retry"),
+    ),
+    filters=("state", "channel"),
+    nouns=("delivery", "deliveries"),
+)
+
+
+@bp.get("")
+@policy("admin")
+def index() -> Response:
+    """The ledger, newest first; filter by state and channel, search recipient and summary."""
+    return _ledger(request.args)
+
+
+def _ledger(args: Mapping[str, str]) -> Response:
+    view = build_view(LEDGER, args, deliveries_page)
+    return render(
+        "admin/deliveries.html",
+        fragments={"deliveries-table": "deliveries_table"},
+        view=view,
+        state_choices=[(s, s.title()) for s in DELIVERY_STATES],
+        channel_choices=[(c, c.title()) for c in CHANNELS],
+        retryable=deliveries.RETRYABLE,
+    )
+
+
+def deliveries_page(query: ListQuery, seek: Seek | None) -> Page[Delivery]:
+    return deliveries.list_deliveries(db.session, query, seek)
+
+
+@bp.post("/<int:delivery_id>/retry")
+@policy("admin")
+def retry(delivery_id: int) -> Response:
+    """Send a failed or dead delivery again (409 with the reason for any other state)."""
+    inline = htmx().targets(f"delivery-{delivery_id}")
+    error = None
+    try:
+        with db.transaction() as session:
+            delivery = deliveries.retry_now(session, delivery_id, actor=current_actor())
+    except Conflict as exc:
+        error = exc.message
+        with db.transaction() as session:  # read in a unit of its own: the session stays clean
+            delivery = deliveries.get_delivery(session, delivery_id)
+    if not inline:
+        flash(error or f"Sending to {delivery.recipient} again.", "error" if error else "success")
+        back = build_view(LEDGER, current_table_args(), deliveries_page).url()
+        return see_other(back)
+    return render(
+        "admin/deliveries.html",
+        fragments={f"delivery-{delivery_id}": "delivery_row"},
+        status=409 if error else 200,
+        row=delivery,
+        retryable=deliveries.RETRYABLE,
+        row_error=error,
+    )
