@@ -16,7 +16,7 @@ import base64
 import json
 import random
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
@@ -243,7 +243,7 @@ def owe(
         channel="webhook",
         kind=event_type,
         recipient=endpoint.url[:500],
-        summary=f"endpoint {endpoint.id}",
+        summary=f"Webhook endpoint {endpoint.id}",
     )
     session.add_all([message, delivery])
     session.flush()
@@ -368,6 +368,18 @@ def messages_page(
         .offset((page - 1) * per_page)
     ).all()
     return Page(_with_attempts(session, [tuple(r) for r in rows]), page, per_page, total)
+
+
+def endpoints_of(session: Session, delivery_ids: Sequence[int]) -> dict[int, int]:
+    """The endpoint of each webhook delivery among these ledger ids (the ledger links them)."""
+    if not delivery_ids:
+        return {}
+    rows = session.execute(
+        select(WebhookMessage.delivery_id, WebhookMessage.endpoint_id).where(
+            WebhookMessage.delivery_id.in_(delivery_ids)
+        )
+    )
+    return {delivery_id: endpoint_id for delivery_id, endpoint_id in rows if delivery_id}
 
 
 def _with_attempts(session: Session, rows: list[tuple[Any, ...]]) -> list[MessageRecord]:

@@ -335,6 +335,8 @@ PAGES = {
         "/admin/jobs",
         "/admin/deliveries",
         "/admin/mail",
+        "/admin/webhooks",
+        "/admin/webhooks/new",
     ],
     "guest@example.com": ["/items", "/profile"],
 }

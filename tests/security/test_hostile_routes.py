@@ -31,10 +31,13 @@ from werkzeug.routing import Rule
 from app import web
 from app.api.auth import auth_service
 from app.api.openapi import OPERATIONS, PREFIX, build_document
-from app.core.events import EventType
+from app.core.events import Actor, EventType
+from app.core.netguard import Rules, parse_networks
 from app.core.sql import SAFE_METHODS
 from app.extensions import db
-from app.models import AuditLog, Item, User
+from app.models import AuditLog, Item, User, WebhookEndpoint
+from app.models.base import utcnow
+from app.services import webhooks
 from app.services.items import ItemCreate
 from app.web.tables import TableSpec
 from tests.conftest import login
@@ -118,8 +121,10 @@ def _api_body_fields() -> dict[tuple[str, str], tuple[str, ...]]:
 
 
 def _fingerprint(app: Flask) -> tuple[Any, ...]:
-    """How many items, accounts and audit rows (refusals on record aside) there are, the
-    newest of each and the latest change: any write moves one of them (one query)."""
+    """How many items, accounts, audit rows (refusals on record aside) and webhook endpoints
+    there are, the newest of each and the latest change: any write moves one of them (one
+    query). The outbox is left out: the jobs the walk's own webhook message starts write
+    there in the background."""
 
     def summary(model: Any, *where: Any) -> list[Any]:
         columns = [func.count(), func.max(model.id)]
@@ -133,6 +138,7 @@ def _fingerprint(app: Flask) -> tuple[Any, ...]:
                 *summary(Item),
                 *summary(User),
                 *summary(AuditLog, AuditLog.event_type.not_in(REFUSALS_ON_RECORD)),
+                *summary(WebhookEndpoint),
             )
         ).one()
         return tuple(row)
@@ -214,6 +220,14 @@ def walk(unlimited_app: Flask) -> Walk:
         }
         victim = make_user(session, "victim@example.com", name="Victim").id
     (item_id,) = seed_items(app, accounts["user"], [("an item", "12.50", "active")])
+    with app.app_context(), db.transaction() as session:  # never called: 127.0.0.1 is not
+        endpoint = webhooks.create_endpoint(  # allowlisted in this app, so delivery refuses it
+            session,
+            webhooks.EndpointCreate(url="http://127.0.0.1:9/hooks", events=["item.created"]),
+            Rules(allow_http=True, allowed=parse_networks("127.0.0.1/32")),
+            actor=Actor(),
+        )
+        message = webhooks.owe(session, endpoint, "item.created", {"id": item_id}, now=utcnow())
     return Walk(
         app=app,
         accounts=accounts,
@@ -222,6 +236,12 @@ def walk(unlimited_app: Flask) -> Walk:
             "user_id": str(victim),
             "token": "not-a-reset-token",
             "filename": "css/app.css",
+            "endpoint_id": str(endpoint.id),
+            "delivery_id": str(message.delivery_id),
+            "run_id": "1",
+            "job_id": "no-such-job",
+            "message_id": "1",
+            "name": "no-such-message.eml",
         },
         api_query=_api_query_names(app),
         api_body=_api_body_fields(),
