@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,12 @@ import redis
 from flask import Flask
 from rq import SimpleWorker
 from sqlalchemy import select, update
+from standardwebhooks import Webhook
 
 from app import create_app
+from app.core.events import Actor
 from app.core.mail import MemoryMailTransport
+from app.core.netguard import Rules, parse_networks
 from app.extensions import db
 from app.jobs import tasks
 from app.jobs.bridge import Bridge
@@ -25,8 +29,11 @@ from app.jobs.queues import QUEUE_NAMES, Names
 from app.jobs.relay import Relay
 from app.jobs.worker import queues
 from app.models import Delivery, OutboxMessage
+from app.services import items as item_service
+from app.services import webhooks
 from tests.conftest import make_settings, require
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_user
+from tests.webhooks.receiver import start_receiver
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
 
@@ -102,3 +109,34 @@ def test_a_sign_up_email_travels_the_whole_path_once(broker_app: Flask) -> None:
     assert _jobs(broker_app) == 0
     SimpleWorker(serving, connection=serving[0].connection).work(burst=True)
     assert len(transport.outbox) == 1
+
+
+def test_a_webhook_delivery_runs_on_the_webhooks_queue(broker_app: Flask, tmp_path: Path) -> None:
+    receiver = start_receiver()
+    settings = broker_app.extensions["settings"]
+    broker_app.extensions["settings"] = replace(settings, webhook_allowed_networks="127.0.0.1/32")
+    try:
+        with broker_app.app_context(), db.transaction() as session:
+            endpoint = webhooks.create_endpoint(
+                session,
+                webhooks.EndpointCreate(url=receiver.url, events=["item.created"]),
+                Rules(allow_http=True, allowed=parse_networks("127.0.0.1/32")),
+                actor=Actor(),
+            )
+            secret = endpoint.secret
+            owner = make_user(session, "owner@example.com")
+            item_service.create_item(
+                session, owner, item_service.ItemCreate(name="Lamp", price="2.00"), actor=Actor()
+            )
+        assert Relay(broker_app).publish_batch() == 1
+        _bridge_until(broker_app, lambda: _jobs(broker_app) == 1)
+        waiting = {q.name.rsplit(".", 1)[-1]: q.count for q in queues(broker_app)}
+        assert waiting["webhooks"] == 1 and waiting["emails"] == waiting["default"] == 0
+        serving = queues(broker_app)
+        SimpleWorker(serving, connection=serving[0].connection).work(burst=True)
+        [got] = receiver.received
+        assert Webhook(secret).verify(got.body, got.headers)["data"]["name"] == "Lamp"
+        with broker_app.app_context():
+            assert db.session.scalars(select(Delivery.state)).all() == ["sent"]
+    finally:
+        receiver.stop()
