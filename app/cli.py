@@ -18,7 +18,7 @@ from app.errors import AppError
 from app.extensions import db
 from app.jobs.bridge import Bridge
 from app.jobs.relay import Relay
-from app.jobs.worker import make_worker
+from app.jobs.worker import work
 from app.models.user import ROLES
 from app.services.csv_source import CsvFile, CsvFileError
 from app.services.data_pipeline import Progress
@@ -211,7 +211,7 @@ def _advance(update: Callable[[int], None]) -> Callable[[Progress], None]:
 def worker(burst: bool) -> None:
     """Run an RQ worker on the emails, webhooks and default queues (SIGTERM: warm shutdown)."""
     _require_schema()
-    make_worker(current_app._get_current_object()).work(burst=burst)  # type: ignore[attr-defined]
+    work(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
 
 
 @click.command("bridge")

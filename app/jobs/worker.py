@@ -58,6 +58,13 @@ def make_worker(app: Flask, *, name: str | None = None) -> Worker:
     )
 
 
+def work(app: Flask, *, burst: bool = False) -> None:
+    """Serve the queues until SIGTERM (or, with `burst`, until they are empty). RQ's scheduler
+    runs beside the worker: a retry after a delay waits in RQ's scheduled registry, and
+    without a scheduler nothing would ever move it back onto its queue."""
+    make_worker(app).work(burst=burst, with_scheduler=True)
+
+
 def _tell_ledger(app: Flask, job: Job, error: str) -> None:
     """A job died without recording its failure: retrying, or failed when none are left."""
     payload = job.args[2] if len(job.args) > 2 and isinstance(job.args[2], dict) else {}
