@@ -217,13 +217,20 @@ def worker(burst: bool) -> None:
 @click.command("bridge")
 @with_appcontext
 @click.option("--no-relay", is_flag=True, help="Only consume; another process relays the outbox.")
-def bridge(no_relay: bool) -> None:
+@click.option("--relay-only", is_flag=True, help="Only relay; other processes consume.")
+def bridge(no_relay: bool, relay_only: bool) -> None:
     """Relay the outbox to RabbitMQ and turn its messages into RQ jobs (until SIGTERM)."""
+    if no_relay and relay_only:
+        raise click.UsageError("--no-relay and --relay-only leave nothing to run")
     _require_schema()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if relay_only:
+        click.echo("Relay running; Ctrl+C stops it.")
+        Relay(app).run(stop)
+        return
     if not no_relay:
         threading.Thread(target=Relay(app).run, args=(stop,), name="relay", daemon=True).start()
     click.echo("Bridge running" + ("" if no_relay else " with the relay") + "; Ctrl+C stops it.")

@@ -44,6 +44,7 @@ def queues(app: Flask) -> list[Queue]:
 def make_worker(app: Flask, *, name: str | None = None) -> Worker:
     """A worker whose jobs run under `app`, telling the ledger when a work-horse dies."""
     tasks.use_app(app)
+    _compile_email_templates(app)
     serving = queues(app)
 
     def horse_killed(job: Job, pid: int, status: int, _rusage: Any) -> None:
@@ -56,6 +57,15 @@ def make_worker(app: Flask, *, name: str | None = None) -> Worker:
         name=name or f"{os.uname().nodename}.{os.getpid()}",
         work_horse_killed_handler=horse_killed,
     )
+
+
+def _compile_email_templates(app: Flask) -> None:
+    """Compile the email templates once, here: each work-horse is a fork of this process and
+    inherits them, where it would otherwise compile them for its one job and throw them away
+    (a third of an email job's CPU time)."""
+    env = app.jinja_env
+    for name in env.list_templates(filter_func=lambda name: name.startswith("emails/")):
+        env.get_template(name)
 
 
 def work(app: Flask, *, burst: bool = False) -> None:

@@ -132,7 +132,11 @@ class JobsStack:
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=self.env(), stdout=subprocess.DEVNULL
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # the worker's scheduler goes down with it
         )
         self._processes.append(process)
         return process
@@ -187,12 +191,8 @@ class JobsStack:
             thread.join(timeout=10)
         for process in self._processes:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                os.killpg(process.pid, signal.SIGKILL)  # its work is checked already
+                process.wait()
         connection = connect(rabbitmq_url)
         channel = connection.channel()
         names = self.names

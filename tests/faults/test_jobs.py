@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from flask import Flask
 from sqlalchemy import create_engine, text
 
 from app.core import migrations
@@ -111,34 +110,36 @@ def test_sign_ups_while_rabbitmq_is_unreachable_are_answered_and_mailed_once_aft
     stack: JobsStack, rabbit_proxy: FaultProxy, sink: SmtpSink
 ) -> None:
     app = stack.app_with(rabbitmq_url=rabbit_proxy.url(require("RABBITMQ_URL")))
+    stack.worker()
     stack.relay(app)
     stack.bridge(RecordingBridge(app))
-    stack.worker()
     client = app.test_client()
-    before = [sign_up(client, f"before{i}@example.com") for i in range(10)]
-    wait_until(lambda: sink.count() == 10, 30, "the first ten welcome emails")
+    before = [sign_up(client, f"before{i}@example.com") for i in range(5)]
+    wait_until(lambda: sink.count() == 5, 30, "the first welcome emails")
 
     rabbit_proxy.cut()
     during = [sign_up(client, f"during{i}@example.com") for i in range(50)]
     time.sleep(1.0)  # the relay tries, and fails, meanwhile
     waiting = [m for m in stack.outbox() if m.published_at is None]
-    assert len(waiting) == 50 and sink.count() == 10
-    assert max(during) < 1.0
-    assert statistics.median(during) <= 2 * statistics.median(before) + 0.05, (before, during)
+    assert len(waiting) == 50 and sink.count() == 5
+    usual = statistics.median(before)  # nothing waits on the broker (its timeout is 5 s)
+    assert statistics.median(during) <= max(2 * usual, usual + 0.1), (before, during)
+    assert max(during) < 2.5, during
 
     rabbit_proxy.restore()
-    wait_until(lambda: sink.count() >= 60, 60, "the 50 welcome emails owed during the outage")
-    time.sleep(1.0)  # room for a duplicate to show up
+    wait_until(lambda: sink.count() >= 55, 90, "the 50 welcome emails owed during the outage")
+    time.sleep(0.5)  # room for a duplicate to show up
     assert sink.message_ids() == _expected_message_ids(stack)
     recipients = sink.recipients()
     assert all(recipients[f"during{i}@example.com"] == 1 for i in range(50))
-    assert sum(recipients.values()) == 60
+    assert sum(recipients.values()) == 55
     assert {d.state for d in stack.deliveries()} == {"sent"}
 
 
 def test_a_relay_killed_between_publish_and_confirm_republishes_and_mail_arrives_once(
     stack: JobsStack, sink: SmtpSink
 ) -> None:
+    stack.worker()
     sign_up(stack.app.test_client(), "ada@example.com")
     assert stack.crash("relay") == -signal.SIGKILL
     [message] = stack.outbox()
@@ -150,7 +151,6 @@ def test_a_relay_killed_between_publish_and_confirm_republishes_and_mail_arrives
     assert stack.broker_ready(stack.names.queue("emails")) == 2  # the same message, twice
     bridge = RecordingBridge(stack.app)
     stack.bridge(bridge)
-    stack.worker()
     wait_until(lambda: sink.count() == 1 and len(bridge.seen) == 2, 30, "the email")
     time.sleep(1.0)
     assert [mid for mid, _ in bridge.seen] == [str(message.id)] * 2
@@ -177,7 +177,7 @@ def test_a_bridge_killed_between_enqueue_and_ack_makes_no_second_job(
     wait_until(lambda: stack.broker_ready(stack.names.queue("emails")) == 0, 5, "the ack")
     assert stack.rq_job_ids() == [expected_job]
     stack.worker()
-    wait_until(lambda: sink.count() == 1, 30, "the email")
+    wait_until(lambda: sink.count() == 1, 60, "the email")
     time.sleep(1.0)
     assert sink.message_ids() == _expected_message_ids(stack)
 
@@ -191,12 +191,12 @@ def test_a_work_horse_killed_mid_send_is_retried_and_the_email_arrives_once(
     stack: JobsStack, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(RETRY_DELAYS, "emails", (1, 1))  # the bridge gives the job this schedule
+    worker = stack.worker()
     sink.hold()
     sign_up(stack.app.test_client(), "ada@example.com")
     stack.relay()
     stack.bridge()
-    worker = stack.worker()
-    assert sink.held.wait(30), "the work-horse never reached the SMTP server"
+    assert sink.held.wait(60), "the work-horse never reached the SMTP server"
     os.kill(horse_of(worker.pid), signal.SIGKILL)
     wait_until(lambda: _delivery_state(stack)[0] != "pending", 15, "the ledger to hear of it")
     sink.accept()
@@ -217,13 +217,13 @@ def test_a_work_horse_killed_on_every_try_ends_failed_in_rq_and_in_the_ledger(
 
         with db.transaction() as session:
             make_role_accounts(session)
+    worker = stack.worker()
     sink.hold()
     sign_up(stack.app.test_client(), "ada@example.com")
     stack.relay()
     stack.bridge()
-    worker = stack.worker()
     for _ in range(2):
-        assert sink.held.wait(30), "the work-horse never reached the SMTP server"
+        assert sink.held.wait(60), "the work-horse never reached the SMTP server"
         sink.held.clear()
         os.kill(horse_of(worker.pid), signal.SIGKILL)
     [message] = stack.outbox()
@@ -244,6 +244,7 @@ def test_redis_unreachable_under_the_bridge_loses_nothing_and_enqueues_each_once
     stack: JobsStack, redis_proxy: FaultProxy, sink: SmtpSink
 ) -> None:
     bridge = RecordingBridge(stack.app_with(redis_url=redis_proxy.url(require("REDIS_URL"))))
+    stack.worker()
     redis_proxy.cut()
     client = stack.app.test_client()  # the web reaches Redis directly
     for i in range(20):
@@ -252,7 +253,7 @@ def test_redis_unreachable_under_the_bridge_loses_nothing_and_enqueues_each_once
     stack.bridge(bridge)
     wait_until(lambda: len(bridge.seen) == 1, 15, "the bridge to get a message")
     wait_until(lambda: all(m.published_at for m in stack.outbox()), 15, "the relay")
-    time.sleep(3.0)  # the outage goes on
+    time.sleep(2.0)  # the outage goes on
     assert stack.rq_job_ids() == []
     assert len(bridge.seen) == 1  # held, not returned: no delivery attempt is burnt
     assert stack.broker_ready(stack.names.queue("emails")) == 0  # all 20 are with the bridge
@@ -264,7 +265,6 @@ def test_redis_unreachable_under_the_bridge_loses_nothing_and_enqueues_each_once
     assert sorted(mid for mid, _ in bridge.seen) == sorted(str(m.id) for m in stack.outbox())
     assert not any(redelivered for _, redelivered in bridge.seen)
     assert [m.dead_at for m in stack.outbox()] == [None] * 20
-    stack.worker()
     wait_until(lambda: sink.count() == 20, 60, "twenty emails")
     assert sink.message_ids() == _expected_message_ids(stack)
 
