@@ -8,7 +8,7 @@ INSTANCE ?= instance
 FLASK := $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help run stack install install-app test pytest lint format typecheck imports bench chromium clean
+.PHONY: help run stack install install-app test pytest lint format typecheck imports bench faults chromium clean
 
 help:
 	@echo "make run      serve http://127.0.0.1:$(PORT) on the embedded default (SQLite, no services)"
@@ -17,6 +17,7 @@ help:
 	@echo "make install  create $(VENV) with everything 'make test' needs"
 	@echo "make lint     ruff (lint + format check), mypy, import-linter"
 	@echo "make bench    run the benchmarks under bench/"
+	@echo "make faults   chaos round and RabbitMQ restart on the services in the environment (minutes)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +84,15 @@ bench: install
 	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/tables.py
+	$(BIN)/python bench/jobs.py
+
+# Fault rounds on the services the environment names; not part of `make test` (minutes).
+# The restart round runs a RabbitMQ node of its own: the shared broker is never restarted.
+faults: install
+	@if [ -z "$$DATABASE_URL" ] || [ -z "$$REDIS_URL" ] || [ -z "$$RABBITMQ_URL" ]; then \
+	  echo "make faults needs DATABASE_URL (PostgreSQL), REDIS_URL and RABBITMQ_URL"; exit 1; fi
+	$(BIN)/python -m bench.faults.chaos
+	$(BIN)/python -m bench.faults.rabbit_restart
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

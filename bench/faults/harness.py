@@ -9,6 +9,7 @@ round's own (a per-round name) and are removed at the end.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -245,6 +246,7 @@ def services_round(tag: str, *, rabbitmq_url: str | None = None) -> Iterator[Rou
             db.dispose(found.app)
             _drop_queues(found)
         sink._controller.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
