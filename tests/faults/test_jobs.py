@@ -198,8 +198,9 @@ def test_a_work_horse_killed_mid_send_is_retried_and_the_email_arrives_once(
     stack.bridge()
     assert sink.held.wait(60), "the work-horse never reached the SMTP server"
     os.kill(horse_of(worker.pid), signal.SIGKILL)
-    wait_until(lambda: _delivery_state(stack)[0] != "pending", 15, "the ledger to hear of it")
-    sink.accept()
+    wait_until(lambda: _delivery_state(stack)[0] == "retrying", 15, "the ledger to hear of it")
+    assert "worker process died" in _delivery_state(stack)[2]
+    sink.accept()  # the retry, held meanwhile, is accepted
     wait_until(lambda: sink.count() == 1, 30, "the retried email")
     wait_until(lambda: _delivery_state(stack)[0] == "sent", 10, "the ledger")
     time.sleep(1.0)
