@@ -80,14 +80,21 @@ class Relay:
         """Publish the oldest due rows in one transaction; returns how many were confirmed."""
         channel = self._open()
         confirmed: list[int] = []
+        lost: AMQPError | OSError | None = None
         with self.app.app_context(), db.transaction() as session:
-            try:
-                for message in outbox.claim_unpublished(session, BATCH):
+            for message in outbox.claim_unpublished(session, BATCH):
+                try:
                     self._publish(channel, message)
-                    confirmed.append(message.id)
-            finally:  # what the broker confirmed is marked, even if a later publish failed
-                outbox.mark_published(session, confirmed)
+                except (AMQPError, OSError) as exc:
+                    lost = exc
+                    break
+                confirmed.append(message.id)
+            # what the broker confirmed is marked (and committed) even when a later publish
+            # failed, so only the rest is published again
+            outbox.mark_published(session, confirmed)
         RELAYED.inc(len(confirmed))
+        if lost is not None:
+            raise lost
         return len(confirmed)
 
     def _publish(self, channel: BlockingChannel, message: Message) -> None:

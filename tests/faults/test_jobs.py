@@ -21,11 +21,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from flask import Flask
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import StreamLostError
 from sqlalchemy import create_engine, text
 
 from app.core import migrations
 from app.jobs.bridge import job_id
 from app.jobs.queues import DELIVERY_LIMIT, RETRY_DELAYS
+from app.jobs.relay import Relay
+from app.services.outbox import Message
 from app.settings import normalize_database_url
 from tests.conftest import RUN_ID, login, make_settings, require
 from tests.factories import make_role_accounts
@@ -158,6 +163,33 @@ def test_a_relay_killed_between_publish_and_confirm_republishes_and_mail_arrives
     assert [(d.recipient, d.state, d.attempts) for d in stack.deliveries()] == [
         ("ada@example.com", "sent", 1)
     ]
+
+
+class _BrokerGoesAway(Relay):
+    """The real relay, whose connection is lost after `confirmed` publishes."""
+
+    def __init__(self, app: Flask, confirmed: int) -> None:
+        super().__init__(app)
+        self.left = confirmed
+
+    def _publish(self, channel: BlockingChannel, message: Message) -> None:
+        if self.left == 0:
+            self._close()
+            raise StreamLostError("Stream connection lost")
+        self.left -= 1
+        super()._publish(channel, message)
+
+
+def test_a_relay_losing_the_broker_mid_batch_keeps_what_was_confirmed(stack: JobsStack) -> None:
+    client = stack.app.test_client()
+    for i in range(3):
+        sign_up(client, f"user{i}@example.com")
+    with pytest.raises(StreamLostError):
+        _BrokerGoesAway(stack.app, confirmed=2).publish_batch()
+    assert [m.published_at is not None for m in stack.outbox()] == [True, True, False]
+    assert stack.broker_ready(stack.names.queue("emails")) == 2
+    assert Relay(stack.app).publish_batch() == 1  # only the one never confirmed goes again
+    assert stack.broker_ready(stack.names.queue("emails")) == 3
 
 
 def test_a_bridge_killed_between_enqueue_and_ack_makes_no_second_job(
