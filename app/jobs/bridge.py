@@ -51,6 +51,10 @@ def job_id(names: Names, message_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", f"{names.prefix}-msg-{message_id}")  # RQ's rule
 
 
+class _Stopping(Exception):
+    """The bridge was told to stop while it held a message it could not enqueue."""
+
+
 class Bridge:
     """Consumes an app's queues into RQ (see the module docstring)."""
 
@@ -63,9 +67,11 @@ class Bridge:
         self.names = Names(settings.queue_prefix)
         self.rq: dict[str, Queue] = dict(zip(QUEUE_NAMES, queues(app), strict=True))
         self._connection: pika.BlockingConnection | None = None
+        self._stop = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, reconnecting with backoff when the broker goes away."""
+        self._stop = stop
         backoff = 0.5
         while not stop.is_set():
             try:
@@ -109,6 +115,9 @@ class Bridge:
             return
         try:
             self._enqueue(message_id, kind, payload)
+        except _Stopping:  # told to stop while Redis is down: back to the queue, for later
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            return
         except Exception:  # returned; RabbitMQ's delivery limit dead-letters a poison message
             log.exception("bridge: message %s (%s) could not be enqueued", message_id, kind)
             channel.basic_nack(method.delivery_tag, requeue=True)
@@ -136,6 +145,8 @@ class Bridge:
                 BRIDGE_ENQUEUED.labels(outcome="duplicate").inc()
                 return
             except REDIS_DOWN as exc:
+                if self._stop.is_set():
+                    raise _Stopping from exc
                 log.warning("bridge: Redis unavailable (%s); holding %s", exc, message_id)
                 assert self._connection is not None
                 self._connection.sleep(backoff)  # keeps heartbeats going; the message stays ours

@@ -302,6 +302,23 @@ def test_redis_unreachable_under_the_bridge_loses_nothing_and_enqueues_each_once
     assert sink.message_ids() == _expected_message_ids(stack)
 
 
+def test_a_bridge_told_to_stop_during_a_redis_outage_stops_and_gives_the_message_back(
+    stack: JobsStack, redis_proxy: FaultProxy
+) -> None:
+    bridge = RecordingBridge(stack.app_with(redis_url=redis_proxy.url(require("REDIS_URL"))))
+    redis_proxy.cut()
+    sign_up(stack.app.test_client(), "ada@example.com")
+    assert Relay(stack.app).publish_batch() == 1
+    stop = stack.bridge(bridge)
+    wait_until(lambda: len(bridge.seen) == 1, 15, "the bridge to hold the message")
+    stop.set()  # SIGTERM to `flask bridge`
+    [(_, thread)] = [t for t in stack._threads if t[0] is stop]
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    assert stack.broker_ready(stack.names.queue("emails")) == 1  # waiting for the next bridge
+    assert stack.rq_job_ids() == []
+
+
 class _PoisonBridge(RecordingBridge):
     """The real bridge, except that one message always makes it raise."""
 
