@@ -26,11 +26,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
+from rq import SimpleWorker
 from rq.registry import FailedJobRegistry
 from sqlalchemy import select, text
 
 from app import create_app
 from app.extensions import db
+from app.jobs import tasks
 from app.jobs.bridge import Bridge
 from app.jobs.broker import connect
 from app.jobs.queues import QUEUE_NAMES, Names
@@ -144,6 +146,17 @@ class JobsStack:
     def worker(self) -> subprocess.Popen[bytes]:
         """A real `flask worker` process (it forks a work-horse per job)."""
         return self.spawn("-m", "flask", "--app", "app", "worker")
+
+    def work_here(self, done: Callable[[], bool], timeout: float) -> None:
+        """Run jobs in this process (RQ's SimpleWorker: no fork per job) until `done()`."""
+        tasks.use_app(self.app)
+        serving = queues(self.app)
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"jobs run here for {timeout:.0f}s did not finish")
+            SimpleWorker(serving, connection=serving[0].connection).work(burst=True)
+            time.sleep(0.1)
 
     def crash(self, part: str) -> int:
         """Run tests/faults/crash.py's relay or bridge until it kills itself; its status."""
