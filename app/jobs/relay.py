@@ -51,6 +51,7 @@ class Relay:
         self.names = Names(settings.queue_prefix)
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+        self.heartbeat = 30  # seconds; the broker drops a connection silent for two
 
     def run(self, stop: threading.Event) -> None:
         """Publish until `stop` is set, backing off while the broker or database is down."""
@@ -58,6 +59,7 @@ class Relay:
         listener = _Listener(self.app)
         while not stop.is_set():
             try:
+                self._keep_alive()
                 published = self.publish_batch()
                 backoff = 0.5
             except (AMQPError, OSError) as exc:
@@ -97,6 +99,12 @@ class Relay:
             raise lost
         return len(confirmed)
 
+    def _keep_alive(self) -> None:
+        """Answer the broker's heartbeats while idle: pika does only when called, and the
+        broker drops a connection that misses two (an idle relay's, every minute)."""
+        if self._connection is not None and self._connection.is_open:
+            self._connection.process_data_events(time_limit=0)
+
     def _publish(self, channel: BlockingChannel, message: Message) -> None:
         properties = pika.BasicProperties(
             message_id=str(message.id),
@@ -115,7 +123,7 @@ class Relay:
     def _open(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:
             self._close()
-            self._connection = connect(self.url)
+            self._connection = connect(self.url, heartbeat=self.heartbeat)
             channel = self._connection.channel()
             channel.confirm_delivery()
             declare_topology(channel, self.names)

@@ -191,6 +191,28 @@ def test_a_relay_losing_the_broker_mid_batch_keeps_what_was_confirmed(stack: Job
     assert stack.broker_ready(stack.names.queue("emails")) == 3
 
 
+class _CountingRelay(Relay):
+    """The real relay, counting the connections it opens."""
+
+    opened = 0
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            self.opened += 1
+        return super()._open()
+
+
+def test_an_idle_relay_keeps_its_broker_connection(stack: JobsStack) -> None:
+    relay = _CountingRelay(stack.app)
+    relay.heartbeat = 1  # the broker drops a connection silent for two heartbeats
+    assert relay.publish_batch() == 0  # connected
+    stack.run_in_thread(relay.run)
+    time.sleep(4.0)  # idle: nothing to publish
+    sign_up(stack.app.test_client(), "ada@example.com")
+    wait_until(lambda: stack.outbox()[0].published_at is not None, 10, "the publish")
+    assert relay.opened == 1  # no reconnect: the connection lived through the idle time
+
+
 def test_a_bridge_killed_between_enqueue_and_ack_makes_no_second_job(
     stack: JobsStack, sink: SmtpSink
 ) -> None:
