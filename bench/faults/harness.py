@@ -96,8 +96,9 @@ class Round:
 
     def env(self) -> dict[str, str]:
         s = self.settings
+        inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
         return {
-            **os.environ,
+            **inherited,
             "APP_ENV": "testing",
             "DATABASE_URL": s.database_url,
             "REDIS_URL": s.redis_url or "",
@@ -110,7 +111,6 @@ class Round:
             "JOBS_MODE": "broker",
             "LOG_JSON": "0",
             "LOG_LEVEL": "WARNING",
-            "PROMETHEUS_MULTIPROC_DIR": "",
         }
 
     def start(self, role: str, *args: str) -> None:
