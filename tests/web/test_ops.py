@@ -71,12 +71,14 @@ def test_readyz_on_postgres(pg_app: Flask) -> None:
     assert response.json["checks"]["database"]["state"] == "up"  # type: ignore[index]
 
 
-def test_metrics_expose_request_counts_and_latency_by_endpoint(client: FlaskClient) -> None:
+def test_metrics_expose_request_counts_and_latency_by_route(client: FlaskClient) -> None:
     client.get("/healthz")
     client.get("/healthz")
     client.get("/no-such-page")
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'flask_http_request_duration_seconds_bucket{endpoint="ops.healthz"' in text
+    bucket = 'flask_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"'
+    assert bucket in text
+    assert 'route="unmatched",status="404"' in text and "no-such-page" not in text
     assert 'flask_http_request_total{method="GET",status="200"}' in text
     assert "app_events_published_total" in text or "# HELP app_events_published_total" in text
 
