@@ -330,6 +330,13 @@ def test_every_metric_the_dashboard_and_alerts_use_is_on_a_real_scrape(stack: St
     assert failures.get((("queue", "emails"),), 0) >= 1, failures
     dead = _samples(final, "app_dead_letters_total")
     assert dead.get((("reason", "undecodable message"),), 0) == 1, dead
+    labels = {
+        v
+        for f in text_string_to_metric_families(final)
+        for s in f.samples
+        for v in s.labels.values()
+    }
+    assert not {v for v in labels if "@" in v or v.startswith("/items/1")}, "a path or an email"
 
 
 def test_payment_metrics_are_named_as_agreed() -> None:
