@@ -14,6 +14,7 @@ from tests.conftest import REQUIRE_SERVICES
 from tests.ops.promql import (
     ALERT_TESTS,
     ALERTS,
+    ROOT,
     alert_rules,
     dashboard,
     dashboard_exprs,
@@ -75,6 +76,14 @@ def test_a_broken_threshold_fails_the_unit_tests(promtool: str, tmp_path: Path) 
     result = _run(promtool, "test", "rules", str(tmp_path / "alerts_test.yml"))
     assert result.returncode != 0
     assert "LedgerlyOutboxLagging" in result.stdout + result.stderr
+
+
+def test_the_example_scrape_config_is_valid_and_loads_the_rules(promtool: str) -> None:
+    config = ROOT / "ops" / "prometheus" / "prometheus.yml"
+    result = _run(promtool, "check", "config", "--syntax-only", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    loaded = yaml.safe_load(config.read_text())
+    assert (config.parent / loaded["rule_files"][0]).resolve() == ALERTS.resolve()
 
 
 def test_the_required_alerts_exist_each_with_summary_description_and_runbook() -> None:
