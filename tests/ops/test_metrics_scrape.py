@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -164,7 +164,7 @@ def stack(stack_db: str, tmp_path: Path) -> Iterator[Stack]:
             )
     found = Stack(f"http://127.0.0.1:{port}", prefix, proxy, processes, logs)
     try:
-        _wait_for(lambda: _answers(found.url + "/readyz") == 200, 45, found, "the web to be ready")
+        _wait_for(lambda: _answers(found.url + "/readyz") == 200, 90, found, "the web to be ready")
         yield found
     finally:
         for process in processes.values():
@@ -189,15 +189,21 @@ def _answers(url: str) -> int | None:
         return None
 
 
-def _wait_for(done: object, seconds: float, stack: Stack, what: str) -> None:
+def _wait_for(
+    done: Callable[[], bool], seconds: float, stack: Stack, what: str | Callable[[], str]
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if done():  # type: ignore[operator]
+        if done():
             return
         dead = [n for n, p in stack.processes.items() if p.poll() is not None]
-        assert not dead, f"{dead} exited while waiting for {what}\n{stack.tail()}"
+        assert not dead, f"{dead} exited while waiting for {_say(what)}\n{stack.tail()}"
         time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}\n{stack.tail()}")
+    pytest.fail(f"timed out waiting for {_say(what)}\n{stack.tail()}")
+
+
+def _say(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
 
 
 def _drop_queues(url: str, prefix: str) -> None:
@@ -311,7 +317,15 @@ def test_every_metric_the_dashboard_and_alerts_use_is_on_a_real_scrape(stack: St
             missing.intersection_update(required - _sample_names(stack.scrape()))
             return not missing and len(ok.received) == 1 and len(gone.received) == 1
 
-        _wait_for(everything_seen, 90, stack, f"these metrics on /metrics: {sorted(missing)}")
+        _wait_for(
+            everything_seen,
+            120,
+            stack,
+            lambda: (
+                f"these metrics on /metrics: {sorted(missing)}, "
+                f"webhooks received: {len(ok.received)} and {len(gone.received)} (want 1 and 1)"
+            ),
+        )
     finally:
         ok.stop()
         gone.stop()
