@@ -30,6 +30,7 @@ import argparse
 import itertools
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -128,6 +129,7 @@ def bench_services(args: argparse.Namespace) -> Iterator[Settings]:
         yield settings
     finally:
         _drop_queues(settings)
+        shutil.rmtree(settings.instance_path, ignore_errors=True)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
