@@ -8,7 +8,7 @@ INSTANCE ?= instance
 FLASK := $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help run stack install install-app test pytest lint format typecheck imports bench chromium clean
+.PHONY: help run stack install install-app test pytest lint format typecheck imports bench soak chromium clean
 
 help:
 	@echo "make run      serve http://127.0.0.1:$(PORT) on the embedded default (SQLite, no services)"
@@ -17,6 +17,7 @@ help:
 	@echo "make install  create $(VENV) with everything 'make test' needs"
 	@echo "make lint     ruff (lint + format check), mypy, import-linter"
 	@echo "make bench    run the benchmarks under bench/"
+	@echo "make soak     50 users for 120 s per phase while Redis and PostgreSQL fail (bench/soak/)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ $(BIN)/python:
 $(VENV)/.app-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
+
+$(VENV)/.soak-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,soak]'
+	@touch $(VENV)/.app-installed $(VENV)/.dev-installed $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -83,6 +88,11 @@ bench: install
 	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/tables.py
+
+# Not part of `make test`: about 15 minutes. It runs its own PostgreSQL and Redis on spare
+# loopback ports (never the shared ones); SOAK_PHASE_SECONDS=40 for a quicker look.
+soak: $(VENV)/.soak-installed
+	$(BIN)/python -m bench.soak.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
