@@ -60,7 +60,7 @@ def _record(
 class Person(HttpUser):
     """One of the soak's users, signed in on the pages and holding an API token."""
 
-    wait_time = between(2, 6)
+    wait_time = between(3, 9)  # seconds between clicks
     csrf: str = ""
     token: str = ""
     signed_in = False  # on the pages; a failed sign-in (say, 503 in an outage) is retried first
@@ -72,7 +72,10 @@ class Person(HttpUser):
         self.client.headers["X-Forwarded-For"] = f"10.{self.number // 250}.{self.number % 250}.7"
         # As browsers do (RFC 9112, 9.3.1): a GET whose kept-alive connection closed before
         # any answer is sent again once. POSTs never are: a dropped write shows as status 0.
-        retry = Retry(total=1, connect=0, read=1, status=0, other=0, allowed_methods={"GET"})
+        retry = Retry(
+            total=1, connect=0, read=1, status=0, other=0, allowed_methods={"GET"},
+            respect_retry_after_header=False, raise_on_status=False,
+        )  # fmt: skip
         self.client.mount("http://", LocustHttpAdapter(pool_manager=None, max_retries=retry))
         self.sign_in_page()  # the API token is fetched on first use, spreading the hashes
 
@@ -110,6 +113,10 @@ class Person(HttpUser):
             self._call("POST", "/logout", "POST /logout", "write", data={"csrf_token": self.csrf})
         self.email = self.accounts[(self.accounts.index(self.email) + 1) % len(self.accounts)]
         form = self._call("GET", "/login", "GET /login", "page")
+        if form.status_code == 303:  # still signed in (the sign-out met an outage): carry on
+            self.signed_in = True
+            self._refresh_token()
+            return
         if found := TOKEN.search(form.text or ""):
             self.csrf = found.group(1)
         data = {"email": self.email, "password": PASSWORD, "csrf_token": self.csrf}
@@ -117,7 +124,11 @@ class Person(HttpUser):
         self.signed_in = answer.status_code == 303
         if not self.signed_in:
             return
-        page = self._call("GET", "/items", "GET /items (full)", "page")  # where sign-in leads
+        self._refresh_token()
+
+    def _refresh_token(self) -> None:
+        """Open the items page, as the redirect after signing in does, and keep its token."""
+        page = self._call("GET", "/items", "GET /items (full)", "page")
         if found := TOKEN.search(page.text or ""):
             self.csrf = found.group(1)
 

@@ -54,13 +54,14 @@ class Soak:
         self.redis = Redis(workdir)
         self.webs: list[Web] = []
         self.balancer = Balancer(free_port())
+        self.secret_key = secrets.token_hex(32)  # one for every web process, as in a deploy
 
     def env(self) -> dict[str, str]:
         keep = {k: v for k, v in os.environ.items() if not k.endswith("_URL")}
         return {
             **keep,
             "APP_ENV": "production",
-            "SECRET_KEY": secrets.token_hex(32),
+            "SECRET_KEY": self.secret_key,
             "DATABASE_URL": self.pg.url,
             "REDIS_URL": self.redis.url,
             "PUBLIC_URL": f"http://127.0.0.1:{self.balancer.port}",
@@ -235,10 +236,11 @@ def main() -> int:
     for p in phases:
         if bad := report.failures(p):
             say(f"{p.name} not 2xx/3xx: " + "; ".join(bad))
-    say(f"\nsoak: {'PASS' if passed else 'FAIL'}  (logs in {workdir})" if args.keep else "")
-    if not args.keep:
+    if args.keep or not passed:
+        say(f"\nsoak: {'PASS' if passed else 'FAIL'}  (logs kept in {workdir})")
+    else:
         shutil.rmtree(workdir, ignore_errors=True)
-        say(f"soak: {'PASS' if passed else 'FAIL'}")
+        say("\nsoak: PASS")
     return 0 if passed else 1
 
 
