@@ -83,3 +83,15 @@ def test_requests_go_to_the_phase_they_started_in_and_the_table_says_fail() -> N
     lines, passed = table(phases, Counter())
     assert not passed
     assert any(line.startswith("| pg-stop |") and line.endswith("FAIL |") for line in lines)
+
+
+def test_a_slow_request_that_outlived_its_phase_into_an_outage_may_503() -> None:
+    """Started in the baseline, still waiting when Redis paused in the next phase."""
+    slow = Request(t=115, ms=10_000, status=503, name="POST /login", kind="signin", created=None)
+    baseline = Phase("baseline", 0, 120, restart_free=True, requests=[_req(10), slow])
+    pause = Phase("redis-pause", 120, 240, False, outage=Outage(124, 139))
+    assert pause.outage is not None
+    verdicts = dict(checks(baseline, writes(baseline, Counter()), 0.0, [pause.outage]))
+    assert all(verdicts.values())
+    verdicts = dict(checks(baseline, writes(baseline, Counter()), 0.0, []))
+    assert not verdicts["no 5xx at all, no request dropped"]  # with no outage, it is a failure
