@@ -111,7 +111,7 @@ class Person(HttpUser):
         """Sign out, open the form, sign in as the next of this person's accounts."""
         if self.signed_in:
             self._call("POST", "/logout", "POST /logout", "write", data={"csrf_token": self.csrf})
-        self.email = self.accounts[(self.accounts.index(self.email) + 1) % len(self.accounts)]
+        following = self.accounts[(self.accounts.index(self.email) + 1) % len(self.accounts)]
         form = self._call("GET", "/login", "GET /login", "page")
         if form.status_code == 303:  # still signed in (the sign-out met an outage): carry on
             self.signed_in = True
@@ -119,11 +119,12 @@ class Person(HttpUser):
             return
         if found := TOKEN.search(form.text or ""):
             self.csrf = found.group(1)
-        data = {"email": self.email, "password": PASSWORD, "csrf_token": self.csrf}
+        data = {"email": following, "password": PASSWORD, "csrf_token": self.csrf}
         answer = self._call("POST", "/login", "POST /login", "signin", data=data)
         self.signed_in = answer.status_code == 303
         if not self.signed_in:
             return
+        self.email = following  # the profile form sends the email of whoever is signed in
         self._refresh_token()
 
     def _refresh_token(self) -> None:
