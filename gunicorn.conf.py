@@ -18,11 +18,12 @@ GUNICORN_THREADS, GUNICORN_WORKER_CLASS). A sign-in hashes its password
 (PBKDF2, 600,000 iterations, about 0.4 s of a core) on a low-priority thread
 (app/utils/crypto.py) and hashlib releases the GIL meanwhile, so the other
 threads of the same process keep serving pages. With sync workers a page that
-lands behind a sign-in waits for the whole hash: `make soak` measured page p95
-in seconds with sync workers and sign-ins running (README, "Soak"). Threads
-rather than more processes: each process holds ~110 MB and its own pools and
-caches, a thread almost nothing, and pages spend much of their time waiting on
-PostgreSQL and Redis.
+lands behind a sign-in waits for the whole hash, and a burst of sign-ins holds
+every worker. Threads rather than more processes: each process holds ~115 MB
+and its own pools and caches, a thread almost nothing, and pages spend much of
+their time waiting on PostgreSQL and Redis. What `make soak` measured of both
+models is in the README ("Soak"); on the shared 2-core machine it ran on, the
+machine's load decided the latencies more than the model did.
 
 Keep-alive: 75 s, longer than a proxy's idle timeout (nginx keeps upstream
 connections 60 s, as do cloud load balancers), so the proxy closes an idle
