@@ -8,7 +8,7 @@ INSTANCE ?= instance
 FLASK := $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help run stack install install-app test pytest lint format typecheck imports bench faults chromium promtool alerts clean
+.PHONY: help run stack install install-app test pytest lint format typecheck imports bench faults soak chromium promtool alerts clean
 
 help:
 	@echo "make run      serve http://127.0.0.1:$(PORT) on the embedded default (SQLite, no services)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint     ruff (lint + format check), mypy, import-linter"
 	@echo "make bench    run the benchmarks under bench/"
 	@echo "make faults   chaos round and RabbitMQ restart on the services in the environment (minutes)"
+	@echo "make soak     50 users for 120 s per phase while Redis and PostgreSQL fail (bench/soak/)"
 	@echo "make alerts   check and unit-test the Prometheus alert rules in ops/ (promtool)"
 
 $(BIN)/python:
@@ -28,6 +29,10 @@ $(BIN)/python:
 $(VENV)/.app-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
+
+$(VENV)/.soak-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,soak]'
+	@touch $(VENV)/.app-installed $(VENV)/.dev-installed $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -109,6 +114,11 @@ faults: install
 	  echo "make faults needs DATABASE_URL (PostgreSQL), REDIS_URL and RABBITMQ_URL"; exit 1; fi
 	$(BIN)/python -m bench.faults.chaos
 	$(BIN)/python -m bench.faults.rabbit_restart
+
+# Not part of `make test`: about 15 minutes. It runs its own PostgreSQL and Redis on spare
+# loopback ports (never the shared ones); SOAK_PHASE_SECONDS=40 for a quicker look.
+soak: $(VENV)/.soak-installed
+	$(BIN)/python -m bench.soak.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

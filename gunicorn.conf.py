@@ -8,7 +8,27 @@ Draining on SIGTERM (deploys): the master first marks the app as draining, so
 /readyz answers 503 at once and a load balancer stops sending new requests,
 keeps every worker serving for SHUTDOWN_DRAIN_SECONDS, and only then stops them
 gracefully: each finishes the request it is serving (up to graceful_timeout).
-Requests that reached the socket during the drain are still served.
+Requests that reached the socket during the drain are still served, and each is
+answered with "Connection: close" (pre_request below), so clients and the load
+balancer reconnect, to a process that is not leaving, instead of keeping a
+connection that is about to close under them.
+
+Worker model: gthread, 2 processes x 4 threads by default (WEB_CONCURRENCY,
+GUNICORN_THREADS, GUNICORN_WORKER_CLASS). A sign-in hashes its password
+(PBKDF2, 600,000 iterations, about 0.4 s of a core) on a low-priority thread
+(app/utils/crypto.py) and hashlib releases the GIL meanwhile, so the other
+threads of the same process keep serving pages. With sync workers a page that
+lands behind a sign-in waits for the whole hash, and a burst of sign-ins holds
+every worker. Threads rather than more processes: each process holds ~115 MB
+and its own pools and caches, a thread almost nothing, and pages spend much of
+their time waiting on PostgreSQL and Redis. What `make soak` measured of both
+models is in the README ("Soak"); on the shared 2-core machine it ran on, the
+machine's load decided the latencies more than the model did.
+
+Keep-alive: 75 s, longer than a proxy's idle timeout (nginx keeps upstream
+connections 60 s, as do cloud load balancers), so the proxy closes an idle
+connection first. If gunicorn closed it, a request sent at that instant
+would meet a closed socket.
 """
 
 import os
@@ -19,11 +39,12 @@ from pathlib import Path
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"  # noqa: S104 - a server binds all interfaces
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 drain_seconds = float(os.environ.get("SHUTDOWN_DRAIN_SECONDS", "5"))
-keepalive = 5
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 accesslog = None  # the app writes one structured access line per request
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The app answers 414 itself past 4096 bytes of query string (app/core/middleware.py), as
@@ -61,6 +82,12 @@ def when_ready(server):
         stop()
 
     server.handle_term = drain_then_stop
+
+
+def pre_request(worker, req):
+    """While draining, close each connection after its answer (a stat per request)."""
+    if os.path.exists(_drain_flag):  # noqa: PTH110 - the cheapest check, on every request
+        req.must_close = True
 
 
 def on_exit(server):

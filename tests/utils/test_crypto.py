@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 
+import pytest
+
+from app.utils import crypto
 from app.utils.crypto import (
     DEFAULT_ITERATIONS,
     SEED_ITERATIONS,
@@ -72,3 +78,41 @@ def test_generate_token_is_random_and_url_safe() -> None:
         and set(t) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         for t in tokens
     )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux's")
+def test_hashes_run_at_a_lower_cpu_priority_than_the_caller(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A burst of sign-ins must yield the CPU to the page requests served beside it."""
+    seen: list[tuple[int, int]] = []
+    real = crypto.hashlib.pbkdf2_hmac
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        me = threading.get_native_id()
+        seen.append((me, os.getpriority(os.PRIO_PROCESS, me)))
+        return real(*args)
+
+    monkeypatch.setattr(crypto.hashlib, "pbkdf2_hmac", spy)
+    encoded = hash_password("right-password", iterations=1000)
+    assert verify_password("right-password", encoded)
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert len(seen) == 2
+    assert all(tid != threading.get_native_id() for tid, _ in seen)
+    assert all(nice == min(19, caller + crypto.HASH_NICENESS) for _, nice in seen)
+
+
+def test_a_forked_child_hashes_on_a_pool_of_its_own() -> None:
+    """Gunicorn forks its workers: the parent's pool threads do not exist in the child."""
+    encoded = hash_password("right-password", iterations=1000)  # the parent's pool is up
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if hashing works here
+        os._exit(0 if verify_password("right-password", encoded) else 1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung hashing (the parent's pool was reused)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -64,11 +65,16 @@ def test_sigterm_drains_then_finishes_what_it_accepted(sqlite_url: str, tmp_path
         worker = threading.Thread(
             target=lambda: slow.append(_status(url + "/api/v1/auth/login", body))
         )
+        kept = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        assert _connection_header(kept) == "keep-alive"  # a client's keep-alive connection
         worker.start()
         time.sleep(0.3)  # the sign-in is being hashed
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         assert _ready(url) == 503  # out of the load balancer at once
+        # Its next answer closes it, so the client reconnects elsewhere instead of sending a
+        # request on a connection the stopping worker is about to close.
+        assert _connection_header(kept) == "close"
         served = [_status(url + "/healthz") for _ in range(5)]  # still serving meanwhile
         assert served == [200] * 5
         worker.join(timeout=20)
@@ -78,6 +84,15 @@ def test_sigterm_drains_then_finishes_what_it_accepted(sqlite_url: str, tmp_path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _connection_header(conn: http.client.HTTPConnection) -> str:
+    """GET /healthz on a kept connection; the answer's Connection header."""
+    conn.request("GET", "/healthz")
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200
+    return (response.getheader("Connection") or "").lower()
 
 
 def _ready(url: str) -> int:
