@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, flash, request, url_for
+from flask_login import current_user
 
 from app.errors import Conflict, Forbidden, ValidationFailed
 from app.extensions import db
@@ -54,8 +55,12 @@ def _page(*, status: int = 200, out_of_band: tuple[str, ...] = (), **context: An
 @bp.get("")
 @policy("read")
 def show() -> Response:
-    """The profile card and the password form."""
-    return _page()
+    """The profile card and the password form.
+
+    Shown from the signed-in identity this request already loaded (the cached snapshot
+    every USER_* event drops), not a second read of the row: only changes need the row.
+    """
+    return _page(user=current_user._get_current_object())
 
 
 @bp.get("/edit")
