@@ -328,6 +328,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--deep-page", type=int, default=20_000)
     parser.add_argument("--email", default=EMAIL)
+    parser.add_argument(
+        "--stages-only", action="store_true", help="only the per-stage split (bench/tables.py)"
+    )
     return parser.parse_args(argv)
 
 
@@ -341,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds,
         deep_page=args.deep_page,
         email=args.email,
+        stages_only=args.stages_only,
     )
     return 0
 
