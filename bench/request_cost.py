@@ -5,13 +5,14 @@
 
 Wall-clock req/s swings with whatever else runs on the machine; the CPU time one request
 costs the thread serving it does much less. This script builds the app as production
-does (APP_ENV=production, every middleware, Prometheus in multiprocess mode, Redis as the
-cache's L2 and session store under a random REDIS_KEY_PREFIX deleted afterwards,
+does (APP_ENV=production, every middleware, Prometheus in multiprocess mode, Redis as
+the cache's L2 and session store under a random REDIS_KEY_PREFIX deleted afterwards,
 TABLE_CACHE_TTL=0 so every table is queried and rendered), signs in once through the
-login form, and drives it with Flask's test client: for each URL, `time.thread_time()`
-over --requests requests, in --rounds interleaved rounds (median reported). The same is
-done for bench/bare_app.py (a view returning "ok"), whose figure is the floor: the test
-client's own work plus a minimal Flask request.
+login form, runs gunicorn.conf.py's post_worker_init hook as a worker would, and drives
+it with Flask's test client: for each URL, `time.thread_time()` over --requests
+requests, in --rounds interleaved rounds (median reported). The same is done for
+bench/bare_app.py (a view returning "ok"), whose figure is the floor: the test client's
+own work plus a minimal Flask request.
 
 Then a short stage phase splits one signed-in request's CPU time into stages by timing
 hooks this script puts around the app's functions (nothing in the app changes):
@@ -36,6 +37,7 @@ import functools
 import html
 import os
 import re
+import runpy
 import secrets
 import statistics
 import sys
@@ -122,6 +124,14 @@ def deep_page_url(app: Any, page: int) -> str:
     cursor = encode_cursor("after", (row[0], row[1]), 0)
     query = {"sort": "created_at", "dir": "desc", "page": page, "cursor": cursor}
     return f"/items?{urllib.parse.urlencode(query)}"
+
+
+def worker_started() -> None:
+    """What a gunicorn worker does once the app is loaded: gunicorn.conf.py's
+    post_worker_init hook, if it has one (it freezes the loaded objects for the GC)."""
+    hook = runpy.run_path(str(ROOT / "gunicorn.conf.py")).get("post_worker_init")
+    if hook is not None:
+        hook(None)
 
 
 # --- CPU per request ----------------------------------------------------------------------
@@ -288,6 +298,7 @@ def _run(requests: int, rounds: int, deep_page: int, email: str, stages_only: bo
 
     app = create_app()
     client = signed_in_client(app, email)
+    worker_started()
     pages = [
         ("/profile", "/profile"),
         ("/items page 1 (cache off)", "/items"),
