@@ -109,8 +109,10 @@ def init_security(app: Flask, settings: Settings) -> None:
 def _check_limits_on_writes_only(app: Flask) -> None:
     """Run Flask-Limiter's per-request hook on writes only: every limit guards a POST, and
     on a read the hook would resolve the endpoint's limits just to find none apply."""
-    hooks = app.before_request_funcs[None]
+    hooks = app.before_request_funcs.get(None, [])
     check = limiter._check_request_limit
+    if check not in hooks:  # RATELIMIT_ENABLED off: Flask-Limiter hooked nothing
+        return
     position = hooks.index(check)
 
     def check_writes() -> None:
