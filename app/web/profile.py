@@ -35,7 +35,6 @@ def _me() -> User:
 
 def _page(*, status: int = 200, out_of_band: tuple[str, ...] = (), **context: Any) -> Response:
     defaults: dict[str, Any] = {
-        "user": _me(),
         "editing": False,
         "values": {},
         "errors": {},
@@ -43,6 +42,8 @@ def _page(*, status: int = 200, out_of_band: tuple[str, ...] = (), **context: An
         "password_saved": False,
         "saved": False,
     }
+    if "user" not in context:
+        defaults["user"] = _me()
     return render(
         "profile/index.html",
         fragments=FRAGMENTS,
