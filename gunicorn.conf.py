@@ -29,8 +29,12 @@ Keep-alive: 75 s, longer than a proxy's idle timeout (nginx keeps upstream
 connections 60 s, as do cloud load balancers), so the proxy closes an idle
 connection first. If gunicorn closed it, a request sent at that instant
 would meet a closed socket.
+
+Each worker freezes what it has loaded once the app is built (post_worker_init), so
+the garbage collector's full passes no longer walk the app's long-lived objects.
 """
 
+import gc
 import os
 import shutil
 import tempfile
@@ -88,6 +92,18 @@ def pre_request(worker, req):
     """While draining, close each connection after its answer (a stat per request)."""
     if os.path.exists(_drain_flag):  # noqa: PTH110 - the cheapest check, on every request
         req.must_close = True
+
+
+def post_worker_init(worker):
+    """Keep the loaded app out of the garbage collector's full passes.
+
+    The app, its modules, SQLAlchemy's mappers and Jinja's compiled templates are some
+    150,000 objects that live as long as the worker; every full collection (one every few
+    hundred requests) walked them all: about 0.5 ms of CPU per /items request on average.
+    Frozen, they are never scanned again; what requests allocate is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def on_exit(server):

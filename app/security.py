@@ -99,10 +99,27 @@ def init_security(app: Flask, settings: Settings) -> None:
     # Flask-Limiter keeps the first app's key prefix forever; each app (and test) sets its own.
     limiter._key_prefix = f"{prefix}:limits"
     limiter.init_app(app)
+    _check_limits_on_writes_only(app)
     app.after_request(_private_responses_not_stored)
     # Replaces Flask-WTF's csrf_token() in templates (its context processor runs first).
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.context_processor(lambda: {"csrf_token": csrf_token})
+
+
+def _check_limits_on_writes_only(app: Flask) -> None:
+    """Run Flask-Limiter's per-request hook on writes only: every limit guards a POST, and
+    on a read the hook would resolve the endpoint's limits just to find none apply."""
+    hooks = app.before_request_funcs.get(None, [])
+    check = limiter._check_request_limit
+    if check not in hooks:  # RATELIMIT_ENABLED off: Flask-Limiter hooked nothing
+        return
+    position = hooks.index(check)
+
+    def check_writes() -> None:
+        if request.method not in SAFE_METHODS:
+            check()
+
+    hooks[position] = check_writes
 
 
 @limiter.request_filter

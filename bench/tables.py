@@ -28,6 +28,11 @@ and after each wrk run the script waits until the server has served what wrk lef
 so a slow URL cannot spill into the next one. --rounds N repeats the sequence and reports
 medians. The pages are viewed as user@example.com (--email), signed in once.
 
+At the end, bench/request_cost.py --stages-only splits a signed-in request's CPU time
+(ms per request: framework, auth/session, query, render) for /profile, /items page 1 and
+the deep page, region cache off, measured in-process with timing hooks (--no-stages skips
+it; --stage-requests N per page).
+
 Figures are printed, not asserted (--strict exits 1 when a target is missed).
 """
 
@@ -533,6 +538,19 @@ def report(
     return ok
 
 
+def stage_breakdown(
+    database_url: str, redis_url: str | None, args: argparse.Namespace, deep: int
+) -> None:
+    """Where a signed-in request's CPU time goes, per stage (bench/request_cost.py, in its
+    own process: the app built in-process, region cache off, timing hooks around it)."""
+    say("")
+    command = [sys.executable, str(ROOT / "bench" / "request_cost.py"), "--stages-only"]
+    command += ["--database-url", database_url, "--deep-page", str(deep), "--email", args.email]
+    command += ["--requests", str(args.stage_requests)]
+    command += ["--redis-url", redis_url] if redis_url else ["--no-redis"]
+    subprocess.run(command, cwd=ROOT, check=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--database-url", help="an already seeded database (skips seeding)")
@@ -558,6 +576,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-redis", action="store_true", help="L1 cache only (per worker)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--stage-requests", type=int, default=200, help="requests per page in the stage split"
+    )
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage split")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 5.0, 2.0
@@ -683,6 +705,8 @@ def main(argv: list[str] | None = None) -> int:
             "The OFFSET row is for transparency (no link leads there) and is not in the error "
             "target; its latencies count only the requests that finished within the run."
         )
+        if not args.no_stages:
+            stage_breakdown(database_url, redis_url, args, deep)
     return 0 if ok or not args.strict else 1
 
 

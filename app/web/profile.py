@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, flash, request, url_for
+from flask_login import current_user
 
 from app.errors import Conflict, Forbidden, ValidationFailed
 from app.extensions import db
@@ -34,7 +35,6 @@ def _me() -> User:
 
 def _page(*, status: int = 200, out_of_band: tuple[str, ...] = (), **context: Any) -> Response:
     defaults: dict[str, Any] = {
-        "user": _me(),
         "editing": False,
         "values": {},
         "errors": {},
@@ -42,6 +42,8 @@ def _page(*, status: int = 200, out_of_band: tuple[str, ...] = (), **context: An
         "password_saved": False,
         "saved": False,
     }
+    if "user" not in context:
+        defaults["user"] = _me()
     return render(
         "profile/index.html",
         fragments=FRAGMENTS,
@@ -54,8 +56,12 @@ def _page(*, status: int = 200, out_of_band: tuple[str, ...] = (), **context: An
 @bp.get("")
 @policy("read")
 def show() -> Response:
-    """The profile card and the password form."""
-    return _page()
+    """The profile card and the password form.
+
+    Shown from the signed-in identity this request already loaded (the cached snapshot
+    every USER_* event drops), not a second read of the row: only changes need the row.
+    """
+    return _page(user=current_user._get_current_object())
 
 
 @bp.get("/edit")

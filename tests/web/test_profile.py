@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from app.extensions import db
 from app.models import User
@@ -17,6 +21,30 @@ HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 def test_profile_shows_the_signed_in_user(as_user: FlaskClient) -> None:
     html = as_user.get("/profile").get_data(as_text=True)
     assert "user@example.com" in html and 'id="profile-card"' in html and "<html" in html
+
+
+def test_viewing_the_profile_reads_no_account_row(as_user: FlaskClient) -> None:
+    """The page shows the identity the request loaded; reading the row again cost half
+    the page's CPU (a pooled connection, a transaction, the statement)."""
+    as_user.get("/profile")  # the identity snapshot is cached from here on
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        html = as_user.get("/profile").get_data(as_text=True)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert "user@example.com" in html
+    assert not [s for s in statements if "user_account" in s]
+
+
+def test_the_viewed_profile_follows_a_change_at_once(as_user: FlaskClient) -> None:
+    assert "Just Uma" not in as_user.get("/profile").get_data(as_text=True)
+    as_user.post("/profile", data={"name": "Just Uma", "email": "user@example.com"})
+    assert "Just Uma" in as_user.get("/profile").get_data(as_text=True)
 
 
 def test_edit_fragment_is_a_form_without_layout(as_user: FlaskClient) -> None:
