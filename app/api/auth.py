@@ -330,10 +330,14 @@ def new_sign_in(user: User) -> Response:
 @bp.post("/refresh")
 @policy("public")
 def refresh() -> Response:
-    """Exchange the refresh cookie for a new access token and the next refresh cookie."""
+    """Exchange the refresh cookie for a new access token and the next refresh cookie.
+
+    Without any cookie the answer is 204: a client restoring a session after a reload
+    learns that there is none without an error (browsers log every 401 as one).
+    """
     value = request.cookies.get(REFRESH_COOKIE)
-    if not value:
-        raise Unauthorized("No refresh cookie: sign in.")
+    if not value:  # nobody signed in on this browser: nothing to restore, nothing wrong
+        return Response(status=204)
     try:
         user, token, next_token = auth_service().refresh(value)
     except Unauthorized as exc:  # problem JSON, and the dead cookie goes

@@ -102,6 +102,7 @@ class Operation:
     links: Mapping[str, str] = field(default_factory=dict)  # name -> operationId given its `id`
     reads_refresh_cookie: bool = False  # the HttpOnly refresh cookie comes with the request
     sets_refresh_cookie: bool = False  # the answer sets (or clears) it
+    empty_answers: Mapping[int, str] = field(default_factory=dict)  # other 2xx, without a body
 
     @property
     def operation_id(self) -> str:
@@ -129,9 +130,10 @@ OPERATIONS: tuple[Operation, ...] = (
         response=TokenOut,
         errors=(401,),
         error_text={
-            401: "No refresh cookie, or an expired, revoked or reused one (reuse ends the "
-            "whole sign-in); the cookie is cleared."
+            401: "An expired, revoked or reused refresh cookie (reuse ends the whole "
+            "sign-in); the cookie is cleared."
         },
+        empty_answers={204: "No refresh cookie came with the request: no sign-in to restore."},
         reads_refresh_cookie=True,
         sets_refresh_cookie=True,
     ),
@@ -516,6 +518,8 @@ def _responses(op: Operation, access: Policy, refs: Refs) -> dict[str, Any]:
             for name, target in op.links.items()
         }
     responses: dict[str, Any] = {str(op.status): success}
+    for status, text in op.empty_answers.items():
+        responses[str(status)] = {"description": text}
     problem = {PROBLEM_TYPE: {"schema": refs[(Problem, "serialization")]}}
     for status in sorted(_error_statuses(op, access)):
         text = op.error_text.get(status, ERROR_TEXT[status])

@@ -172,10 +172,13 @@ def test_logout_revokes_the_access_token_and_the_refresh_family(
     assert use(client, refresh).status_code == 401
 
 
-def test_no_cookie_or_a_forged_one_is_401(client: FlaskClient, signed_in: tuple[str, str]) -> None:
+def test_no_cookie_is_204_and_a_forged_one_401(
+    client: FlaskClient, signed_in: tuple[str, str]
+) -> None:
     access, _ = signed_in
     fresh = client.application.test_client()
-    assert fresh.post(REFRESH).status_code == 401
+    nothing = fresh.post(REFRESH)  # no cookie: no sign-in to restore, and no error either
+    assert nothing.status_code == 204 and not nothing.data
     assert use(fresh, "garbage").status_code == 401
     assert use(fresh, access).status_code == 401  # an access token is no refresh token
     forged = jwt.encode({"sub": "1", "aud": "refresh"}, "wrong-key-" + "y" * 32, algorithm="HS256")

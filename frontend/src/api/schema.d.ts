@@ -1089,7 +1089,14 @@ export interface operations {
                     "application/json": components["schemas"]["TokenOut"];
                 };
             };
-            /** @description No refresh cookie, or an expired, revoked or reused one (reuse ends the whole sign-in); the cookie is cleared. */
+            /** @description No refresh cookie came with the request: no sign-in to restore. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An expired, revoked or reused refresh cookie (reuse ends the whole sign-in); the cookie is cleared. */
             401: {
                 headers: {
                     [name: string]: unknown;

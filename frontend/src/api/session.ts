@@ -17,10 +17,15 @@ export function createSessionGate(): SessionGate {
   return {
     refresh(dispatch, options = {}) {
       inFlight ??= (async () => {
-        const result = await send<Token>({ url: "/auth/refresh", method: "POST" }, null);
+        // 200: a new token; 204: no refresh cookie (nobody signed in); 401: it ended.
+        const result = await send<Token | null>({ url: "/auth/refresh", method: "POST" }, null);
         if (result.error) {
           const quietly = options.quiet === true && result.error.status === 401;
           dispatch(signedOut(quietly ? undefined : result.error.status === 401 ? SESSION_ENDED : result.error.detail));
+          return null;
+        }
+        if (result.data === null) {
+          dispatch(signedOut(options.quiet ? undefined : SESSION_ENDED));
           return null;
         }
         dispatch(signedIn(result.data));

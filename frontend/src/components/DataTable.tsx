@@ -163,10 +163,11 @@ export function DataTable<T, S extends string>(props: DataTableProps<T, S>) {
             ) : (
               (rows ?? []).map((row) => {
                 const id = rowKey(row);
+                const actions = rowActions?.(row) ?? null;
                 return (
                   <tr key={id}>
                     {selecting && (
-                      <td className="select-col">
+                      <td className={`select-col${canSelect(row) ? "" : " is-empty"}`}>
                         {canSelect(row) && (
                           <label className="row-select">
                             <input
@@ -186,8 +187,8 @@ export function DataTable<T, S extends string>(props: DataTableProps<T, S>) {
                       </td>
                     ))}
                     {rowActions && (
-                      <td data-label="Actions">
-                        <div className="row-actions">{rowActions(row)}</div>
+                      <td data-label="Actions" className={actions === null ? "is-empty" : undefined}>
+                        {actions !== null && <div className="row-actions">{actions}</div>}
                       </td>
                     )}
                   </tr>
