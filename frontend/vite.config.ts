@@ -24,5 +24,6 @@ export default defineConfig({
     setupFiles: ["./src/test/setup.ts"],
     css: false,
     restoreMocks: true,
+    testTimeout: 20000, // 2 shared cores: user-event typing can be slow here
   },
 });

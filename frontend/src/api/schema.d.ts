@@ -384,7 +384,7 @@ export interface components {
              * @default true
              * @constant
              */
-            bulk: true;
+            bulk?: true;
             /**
              * Action
              * @example archive
@@ -401,17 +401,17 @@ export interface components {
              * Ids
              * @default null
              */
-            ids: number[] | null;
+            ids?: number[] | null;
             /**
              * Q
              * @default null
              */
-            q: string | null;
+            q?: string | null;
             /**
              * Filters
              * @default null
              */
-            filters: {
+            filters?: {
                 [key: string]: string;
             } | null;
         };
@@ -432,7 +432,7 @@ export interface components {
              * Description
              * @default
              */
-            description: string;
+            description?: string;
         };
         /**
          * EndpointPatch
@@ -463,13 +463,13 @@ export interface components {
              * Description
              * @default
              */
-            description: string;
+            description?: string;
             /**
              * Status
              * @default draft
              * @enum {string}
              */
-            status: "draft" | "active" | "archived";
+            status?: "draft" | "active" | "archived";
             /**
              * Price
              * @description A decimal with at most two places, as a number or a string of ASCII digits such as 12.50.
@@ -503,7 +503,7 @@ export interface components {
              * Name
              * @default null
              */
-            name: string | null;
+            name?: string | null;
         };
         /**
          * ItemDeletedEvent
@@ -677,7 +677,7 @@ export interface components {
              * Type
              * @default about:blank
              */
-            type: string;
+            type?: string;
             /** Title */
             title: string;
             /** Status */
@@ -754,7 +754,7 @@ export interface components {
              * @default Bearer
              * @constant
              */
-            token_type: "Bearer";
+            token_type?: "Bearer";
             /**
              * Expires At
              * Format: date-time
@@ -816,7 +816,7 @@ export interface components {
              * Last Login At
              * @default null
              */
-            last_login_at: string | null;
+            last_login_at?: string | null;
         };
         /** UserPage */
         UserPage: {
@@ -913,7 +913,7 @@ export interface components {
              * Disabled Reason
              * @default null
              */
-            disabled_reason: string | null;
+            disabled_reason?: string | null;
             /**
              * Created At
              * Format: date-time
@@ -954,7 +954,7 @@ export interface components {
              * Disabled Reason
              * @default null
              */
-            disabled_reason: string | null;
+            disabled_reason?: string | null;
             /**
              * Created At
              * Format: date-time

@@ -34,16 +34,16 @@ describe("useApi", () => {
       const [shown, setShown] = useState(true);
       return (
         <>
-          <button onClick={() => setShown((s) => !s)}>toggle</button>
+          <button onClick={() => { setShown((s) => !s); }}>toggle</button>
           {shown && <Items />}
         </>
       );
     }
     renderApp(<Toggle />);
     await screen.findByText("list: Item 1");
-    act(() => screen.getByText("toggle").click());
+    act(() => { screen.getByText("toggle").click(); });
     expect(screen.queryByText("list: Item 1")).toBeNull();
-    act(() => screen.getByText("toggle").click());
+    act(() => { screen.getByText("toggle").click(); });
     expect(screen.getByText("list: Item 1")).toBeInTheDocument(); // straight from the cache
     await new Promise((r) => setTimeout(r, 50));
     expect(seen).toHaveLength(1);
@@ -87,7 +87,7 @@ describe("useApi", () => {
       </>,
     );
     await screen.findByText("list: Item 1");
-    act(() => screen.getByText("create").click());
+    act(() => { screen.getByText("create").click(); });
     await screen.findByText("list: Item 1,Item 2");
     expect(seen).toHaveLength(2);
   });
@@ -160,7 +160,7 @@ describe("useApi", () => {
       const [count, setCount] = useState(2);
       return (
         <>
-          <button onClick={() => setCount((c) => c - 1)}>less</button>
+          <button onClick={() => { setCount((c) => c - 1); }}>less</button>
           {count > 0 && <Items label="a" />}
           {count > 1 && <Items label="b" />}
         </>
@@ -168,10 +168,10 @@ describe("useApi", () => {
     }
     renderApp(<Two />);
     await screen.findByText("a: loading");
-    act(() => screen.getByText("less").click());
+    act(() => { screen.getByText("less").click(); });
     await new Promise((r) => setTimeout(r, 20));
     expect(aborted).toEqual([]); // one reader left
-    act(() => screen.getByText("less").click());
-    await waitFor(() => expect(aborted).toEqual(["?page=1"]));
+    act(() => { screen.getByText("less").click(); });
+    await waitFor(() => { expect(aborted).toEqual(["?page=1"]); });
   });
 });
