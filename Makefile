@@ -8,7 +8,7 @@ INSTANCE ?= instance
 FLASK := $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help run stack install install-app test pytest lint format typecheck imports bench chromium clean
+.PHONY: help run stack install install-app test pytest lint format typecheck imports bench chromium clean frontend frontend-check frontend-types
 
 help:
 	@echo "make run      serve http://127.0.0.1:$(PORT) on the embedded default (SQLite, no services)"
@@ -17,6 +17,7 @@ help:
 	@echo "make install  create $(VENV) with everything 'make test' needs"
 	@echo "make lint     ruff (lint + format check), mypy, import-linter"
 	@echo "make bench    run the benchmarks under bench/"
+	@echo "make frontend build the React client into static/app/ (served at /app/; needs npm)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,8 @@ install: $(VENV)/.dev-installed
 run: export LOG_JSON ?= 0
 run: export PORT := $(PORT)
 run: install-app
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend; \
+	else echo "note: npm not found, so the React client (/app/) is not built; install Node.js 20+ and npm, then run 'make frontend'"; fi
 	@mkdir -p $(INSTANCE)
 	@$(FLASK) db upgrade
 	@if [ ! -f $(INSTANCE)/.seeded ]; then $(FLASK) seed && touch $(INSTANCE)/.seeded; \
@@ -76,7 +79,22 @@ format: install
 pytest: install chromium
 	$(BIN)/pytest
 
-test: lint pytest
+test: lint frontend-check pytest
+
+# The React client (frontend/): installed from package-lock.json, built into static/app/.
+frontend:
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# Lint, type check, unit tests and a build; skipped with a note only where npm is missing
+# (.ci/run installs Debian's nodejs and npm first).
+frontend-check:
+	@if ! command -v npm >/dev/null; then echo "note: npm not found; skipping the React client's checks (install Node.js 20+ and npm)"; exit 0; fi; \
+	set -e; cd frontend; npm ci --no-audit --no-fund --loglevel=error; npm run lint; npm run typecheck; npm test; npm run build
+
+# After an API change: the OpenAPI document and the TypeScript types generated from it.
+frontend-types: install
+	$(FLASK) openapi > frontend/openapi.json
+	cd frontend && npm run types:write
 
 # Benchmarks print figures with a baseline measured in the same run (see README).
 bench: install
