@@ -51,3 +51,7 @@ WEBHOOK_ATTEMPT_SECONDS = Histogram(
 WEBHOOK_ENDPOINTS_DISABLED = Counter(
     "app_webhook_endpoints_disabled_total", "Webhook endpoints turned off, by reason", ["reason"]
 )
+# Exported at 0 from the start: Prometheus's increase() cannot see a series' first step from
+# absent to 1, so the alert on disabled endpoints would miss the first one of each process.
+for _reason in ("gone", "failing"):
+    WEBHOOK_ENDPOINTS_DISABLED.labels(reason=_reason)
