@@ -33,15 +33,23 @@ def build_dir() -> Path:
 def client(path: str = "") -> Response:
     """A file of the build, or index.html for the client's own routes."""
     root = build_dir()
-    if path and (root / path).is_file() and not path.endswith("index.html"):
+    if path and _is_file(root / path) and not path.endswith("index.html"):
         response = send_from_directory(root, path)
         if path.startswith(HASHED_ASSETS):
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         return response
     if path.startswith(HASHED_ASSETS) or Path(path).suffix:
         raise NotFound("No such file in the client.")
-    if not (root / "index.html").is_file():
+    if not _is_file(root / "index.html"):
         raise NotFound(BUILD_HINT)
     response = send_from_directory(root, "index.html")
     response.headers["Cache-Control"] = "no-cache"  # always ask: it names the current bundle
     return response
+
+
+def _is_file(candidate: Path) -> bool:
+    """False, not an error, for names the filesystem refuses (too long, NUL bytes)."""
+    try:
+        return candidate.is_file()
+    except (OSError, ValueError):
+        return False

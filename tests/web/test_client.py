@@ -43,7 +43,10 @@ def test_assets_are_served_and_cached_for_good(client: FlaskClient, build: Path)
     assert "immutable" in response.headers["Cache-Control"]
 
 
-@pytest.mark.parametrize("path", ["/app/assets/gone-123.js", "/app/missing.png", "/app/../app.py"])
+@pytest.mark.parametrize(
+    "path",
+    ["/app/assets/gone-123.js", "/app/missing.png", "/app/../app.py", "/app/x.js" + "a" * 5000],
+)
 def test_missing_files_are_404_not_index_html(client: FlaskClient, build: Path, path: str) -> None:
     assert client.get(path).status_code == 404
 
