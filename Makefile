@@ -8,7 +8,7 @@ INSTANCE ?= instance
 FLASK := $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help run stack install install-app test pytest lint format typecheck imports bench faults soak chromium promtool alerts clean
+.PHONY: help run stack install install-app test pytest lint format typecheck imports bench faults soak chromium promtool alerts clean frontend frontend-check frontend-types
 
 help:
 	@echo "make run      serve http://127.0.0.1:$(PORT) on the embedded default (SQLite, no services)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench    run the benchmarks under bench/"
 	@echo "make faults   chaos round and RabbitMQ restart on the services in the environment (minutes)"
 	@echo "make soak     50 users for 120 s per phase while Redis and PostgreSQL fail (bench/soak/)"
+	@echo "make frontend build the React client into static/app/ (served at /app/; needs npm)"
 	@echo "make alerts   check and unit-test the Prometheus alert rules in ops/ (promtool)"
 
 $(BIN)/python:
@@ -44,6 +45,8 @@ install: $(VENV)/.dev-installed
 run: export LOG_JSON ?= 0
 run: export PORT := $(PORT)
 run: install-app
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend; \
+	else echo "note: npm not found, so the React client (/app/) is not built; install Node.js 20+ and npm, then run 'make frontend'"; fi
 	@mkdir -p $(INSTANCE)
 	@$(FLASK) db upgrade
 	@if [ ! -f $(INSTANCE)/.seeded ]; then $(FLASK) seed && touch $(INSTANCE)/.seeded; \
@@ -98,7 +101,22 @@ alerts: promtool
 pytest: install chromium promtool
 	$(BIN)/pytest
 
-test: lint pytest
+test: lint frontend-check pytest
+
+# The React client (frontend/): installed from package-lock.json, built into static/app/.
+frontend:
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# Lint, type check, unit tests and a build; skipped with a note only where npm is missing
+# (.ci/run installs Debian's nodejs and npm first).
+frontend-check:
+	@if ! command -v npm >/dev/null; then echo "note: npm not found; skipping the React client's checks (install Node.js 20+ and npm)"; exit 0; fi; \
+	set -e; cd frontend; npm ci --no-audit --no-fund --loglevel=error; npm run lint; npm run typecheck; npm test; npm run build
+
+# After an API change: the OpenAPI document and the TypeScript types generated from it.
+frontend-types: install
+	$(FLASK) openapi > frontend/openapi.json
+	cd frontend && npm run types:write
 
 # Benchmarks print figures with a baseline measured in the same run (see README).
 bench: install

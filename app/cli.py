@@ -13,6 +13,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.api.openapi import document_text
 from app.core import migrations
 from app.errors import AppError
 from app.extensions import db
@@ -244,3 +245,11 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed)
     app.cli.add_command(worker)
     app.cli.add_command(bridge)
+    app.cli.add_command(openapi)
+
+
+@click.command("openapi")
+@with_appcontext
+def openapi() -> None:
+    """Print the API's OpenAPI document (the React client's types are generated from it)."""
+    click.echo(document_text(current_app), nl=False)

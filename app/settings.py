@@ -94,6 +94,8 @@ class Settings:
     registration_enabled: bool = True
     password_hash_iterations: int = 600_000
     token_ttl_seconds: int = 24 * 3600
+    refresh_ttl_seconds: int = 7 * 24 * 3600  # a refresh cookie unused this long expires
+    refresh_max_seconds: int = 30 * 24 * 3600  # and no sign-in refreshes past this age
     session_ttl_seconds: int = 14 * 24 * 3600
     login_rate_limit: str = "10 per minute"
     rate_limits_enabled: bool = True
@@ -148,6 +150,8 @@ class Settings:
             registration_enabled=_bool(e.get("REGISTRATION_ENABLED"), True),
             password_hash_iterations=_int(e, "PASSWORD_HASH_ITERATIONS", 600_000),
             token_ttl_seconds=_int(e, "TOKEN_TTL_SECONDS", 24 * 3600),
+            refresh_ttl_seconds=_int(e, "REFRESH_TTL_SECONDS", cls.refresh_ttl_seconds),
+            refresh_max_seconds=_int(e, "REFRESH_MAX_SECONDS", cls.refresh_max_seconds),
             session_ttl_seconds=_int(e, "SESSION_TTL_SECONDS", 14 * 24 * 3600),
             login_rate_limit=e.get("LOGIN_RATE_LIMIT") or cls.login_rate_limit,
             rate_limits_enabled=_bool(e.get("RATE_LIMITS_ENABLED"), True),

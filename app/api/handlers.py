@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from flask_login import current_user
 
-from app.api.schemas import ProfilePatch, UserOut, validate_body
+from app.api.auth import new_sign_in
+from app.api.schemas import PasswordChange, ProfilePatch, UserOut, validate_body
 from app.extensions import db
 from app.policy import policy
-from app.security import current_actor, current_db_user
+from app.security import current_actor, current_db_user, end_server_sessions
 from app.services import accounts
+from app.settings import get_settings
 
 bp = Blueprint("api_handlers", __name__)
 
@@ -36,3 +38,24 @@ def update_me() -> Response:
             current_password=patch.current_password,
         )
     return jsonify(UserOut.model_validate(user).model_dump(mode="json"))
+
+
+@bp.post("/me/password")
+@policy("write")
+def change_password() -> Response:
+    """Change the password: every session and token of the account ends (the old refresh
+    cookie's sign-in too), and this client carries on with a new token and cookie."""
+    body = validate_body(PasswordChange)
+    with db.transaction() as session:
+        user = current_db_user()
+        accounts.change_password(
+            session,
+            user,
+            current=body.current_password,
+            new=body.new_password,
+            confirm=body.confirm_password,
+            iterations=get_settings().password_hash_iterations,
+            actor=current_actor(),
+        )
+    end_server_sessions(user.id)
+    return new_sign_in(user)

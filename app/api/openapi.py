@@ -9,6 +9,7 @@ checks the table and the URL map name the same routes.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from app.api.auth import REFRESH_COOKIE
 from app.api.schemas import (
     ItemListParams,
     ItemPage,
     LoginRequest,
+    PasswordChange,
     Problem,
     ProfilePatch,
     ReplayOut,
@@ -62,6 +65,19 @@ STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 PATH_PARAMS = {"item_id": ID_SCHEMA, "endpoint_id": ID_SCHEMA, "delivery_id": ID_SCHEMA}
 
+REFRESH_COOKIE_PARAMETER = {
+    "name": REFRESH_COOKIE,
+    "in": "cookie",
+    "required": False,
+    "description": "The refresh token (HttpOnly, SameSite=Strict, Path=/api/v1/auth; Secure "
+    "over HTTPS), set by login and by each refresh; a browser sends it by itself.",
+    "schema": {"type": "string"},
+}
+SET_COOKIE_HEADER = {
+    "description": f"`{REFRESH_COOKIE}`: the next refresh token (cleared by logout).",
+    "schema": {"type": "string"},
+}
+
 Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]  # (model, mode) -> {"$ref": ...}
 
 bp = Blueprint("api_openapi", __name__)
@@ -84,6 +100,9 @@ class Operation:
     error_text: Mapping[int, str] = field(default_factory=dict)  # this operation's own words
     location: bool = False  # a 201 with a Location header
     links: Mapping[str, str] = field(default_factory=dict)  # name -> operationId given its `id`
+    reads_refresh_cookie: bool = False  # the HttpOnly refresh cookie comes with the request
+    sets_refresh_cookie: bool = False  # the answer sets (or clears) it
+    empty_answers: Mapping[int, str] = field(default_factory=dict)  # other 2xx, without a body
 
     @property
     def operation_id(self) -> str:
@@ -100,14 +119,33 @@ OPERATIONS: tuple[Operation, ...] = (
         body=LoginRequest,
         response=TokenOut,
         errors=(401, 429),
+        sets_refresh_cookie=True,
+    ),
+    Operation(
+        method="post",
+        path="/auth/refresh",
+        endpoint="api.api_auth.refresh",
+        summary="Spend the refresh cookie for a new access token and the next cookie",
+        tag="auth",
+        response=TokenOut,
+        errors=(401,),
+        error_text={
+            401: "An expired, revoked or reused refresh cookie (reuse ends the whole "
+            "sign-in); the cookie is cleared."
+        },
+        empty_answers={204: "No refresh cookie came with the request: no sign-in to restore."},
+        reads_refresh_cookie=True,
+        sets_refresh_cookie=True,
     ),
     Operation(
         method="post",
         path="/auth/logout",
         endpoint="api.api_auth.logout",
-        summary="Revoke the token used for this request",
+        summary="Revoke this request's token and the sign-in of its refresh cookie",
         tag="auth",
         status=204,
+        reads_refresh_cookie=True,
+        sets_refresh_cookie=True,
     ),
     Operation(
         method="get",
@@ -130,6 +168,20 @@ OPERATIONS: tuple[Operation, ...] = (
             403: "A guest token, or a new email without the right `current_password`.",
             409: "Another account uses that email.",
         },
+    ),
+    Operation(
+        method="post",
+        path="/me/password",
+        endpoint="api.api_handlers.change_password",
+        summary="Change your password; a new token and refresh cookie come back",
+        tag="me",
+        body=PasswordChange,
+        response=TokenOut,
+        error_text={
+            422: "A field is missing, the current password is wrong, the new one is too weak "
+            "or the two new ones differ (problem JSON names each field)."
+        },
+        sets_refresh_cookie=True,
     ),
     Operation(
         method="get",
@@ -296,6 +348,11 @@ def openapi_document() -> Response:
     return jsonify(document)
 
 
+def document_text(app: Flask) -> str:
+    """The document as the React client's type generator reads it (frontend/openapi.json)."""
+    return json.dumps(build_document(app), indent=2, ensure_ascii=False) + "\n"
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     """The whole OpenAPI 3.1 document for this app's API."""
     refs, components = _components()
@@ -405,6 +462,8 @@ def _operation(op: Operation, access: Policy, refs: Refs) -> dict[str, Any]:
         "responses": _responses(op, access, refs),
     }
     parameters = _path_parameters(op.path) + _query_parameters(op.query)
+    if op.reads_refresh_cookie:
+        parameters.append(REFRESH_COOKIE_PARAMETER)
     if parameters:
         out["parameters"] = parameters
     if op.body is not None:
@@ -451,12 +510,16 @@ def _responses(op: Operation, access: Policy, refs: Refs) -> dict[str, Any]:
         success["headers"] = {
             "Location": {"description": "URL of the new resource", "schema": {"type": "string"}}
         }
+    if op.sets_refresh_cookie:
+        success["headers"] = {**success.get("headers", {}), "Set-Cookie": SET_COOKIE_HEADER}
     if op.links:
         success["links"] = {
             name: {"operationId": target, "parameters": {"item_id": "$response.body#/id"}}
             for name, target in op.links.items()
         }
     responses: dict[str, Any] = {str(op.status): success}
+    for status, text in op.empty_answers.items():
+        responses[str(status)] = {"description": text}
     problem = {PROBLEM_TYPE: {"schema": refs[(Problem, "serialization")]}}
     for status in sorted(_error_statuses(op, access)):
         text = op.error_text.get(status, ERROR_TEXT[status])

@@ -108,6 +108,29 @@ class ProfilePatch(PatchModel):
     )
 
 
+class PasswordChange(StrictModel):
+    """A new password; every session and token of the account ends, and this client gets a
+    fresh token and refresh cookie."""
+
+    current_password: Annotated[
+        str,
+        Text(
+            MAX_PASSWORD_LENGTH,
+            required="Enter your current password.",
+            multiline=True,
+            strip=False,
+        ),
+    ]
+    new_password: Annotated[
+        str,
+        Text(MAX_PASSWORD_LENGTH, required="Choose a new password.", multiline=True, strip=False),
+    ]
+    confirm_password: Annotated[
+        str,
+        Text(MAX_PASSWORD_LENGTH, required="Repeat the new password.", multiline=True, strip=False),
+    ]
+
+
 class ListParams(BaseModel):
     """Paging and search shared by every list; unknown query parameters are ignored.
 

@@ -8,6 +8,11 @@ user: one whose `sub` names someone else is refused even if its `jti` is live
 tombstone until the token would have expired, so the API can tell a revoked
 token ("revoked") from one the store no longer knows, e.g. after Redis lost
 its data ("expired, sign in again").
+
+Refresh tokens live here too, grouped in families (one per sign-in): `consume`
+spends a token atomically, so of two uses of the same one exactly one sees it
+"active"; the other is a reuse, and `revoke_family` ends every token of that
+sign-in, access tokens issued by refreshing included.
 """
 
 from __future__ import annotations
@@ -26,9 +31,18 @@ REVOKED = "revoked"
 class TokenStore(Protocol):
     """Where issued token ids live until they expire or are revoked."""
 
-    def add(self, jti: str, user_id: int, ttl_seconds: int) -> None: ...
+    def add(self, jti: str, user_id: int, ttl_seconds: int, *, family: str | None = None) -> None:
+        """Register a token (as part of a refresh family, when given)."""
+        ...
+
     def status(self, jti: str, user_id: int) -> TokenStatus: ...
+
+    def consume(self, jti: str, user_id: int) -> TokenStatus:
+        """Revoke an active token and return what it was before, atomically."""
+        ...
+
     def revoke(self, jti: str) -> None: ...
+    def revoke_family(self, family: str) -> int: ...
     def revoke_user(self, user_id: int) -> int: ...
 
 
@@ -37,30 +51,51 @@ class MemoryTokenStore:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._tokens: dict[str, tuple[int | None, float]] = {}  # user id, None once revoked
+        self._families: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._clock = clock
 
-    def add(self, jti: str, user_id: int, ttl_seconds: int) -> None:
+    def add(self, jti: str, user_id: int, ttl_seconds: int, *, family: str | None = None) -> None:
         with self._lock:
             self._tokens[jti] = (user_id, self._clock() + ttl_seconds)
+            if family is not None:
+                self._families.setdefault(family, set()).add(jti)
 
     def status(self, jti: str, user_id: int) -> TokenStatus:
         with self._lock:
-            entry = self._tokens.get(jti)
-            if entry is None:
-                return "unknown"
-            if entry[1] <= self._clock():
-                del self._tokens[jti]
-                return "unknown"
-            if entry[0] is None:
-                return "revoked"
-            return "active" if entry[0] == user_id else "unknown"
+            return self._status(jti, user_id)
+
+    def consume(self, jti: str, user_id: int) -> TokenStatus:
+        with self._lock:
+            found = self._status(jti, user_id)
+            if found == "active":
+                self._tokens[jti] = (None, self._tokens[jti][1])
+            return found
+
+    def _status(self, jti: str, user_id: int) -> TokenStatus:
+        """The token's state; the caller holds the lock."""
+        entry = self._tokens.get(jti)
+        if entry is None:
+            return "unknown"
+        if entry[1] <= self._clock():
+            del self._tokens[jti]
+            return "unknown"
+        if entry[0] is None:
+            return "revoked"
+        return "active" if entry[0] == user_id else "unknown"
 
     def revoke(self, jti: str) -> None:
         with self._lock:
             entry = self._tokens.get(jti)
             if entry is not None:
                 self._tokens[jti] = (None, entry[1])
+
+    def revoke_family(self, family: str) -> int:
+        with self._lock:
+            doomed = [jti for jti in self._families.pop(family, set()) if jti in self._tokens]
+            for jti in doomed:
+                self._tokens[jti] = (None, self._tokens[jti][1])
+            return len(doomed)
 
     def revoke_user(self, user_id: int) -> int:
         with self._lock:
@@ -70,12 +105,22 @@ class MemoryTokenStore:
             return len(doomed)
 
 
+# Tombstone the token only if it is live for this user; answer what it was (atomic).
+_CONSUME = """
+local value = redis.call('GET', KEYS[1])
+if value == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') end
+return value
+"""
+
+
 class RedisTokenStore:
-    """Shared store: `<prefix>:token:<jti>` with the token's TTL, plus a per-user index."""
+    """Shared store: `<prefix>:token:<jti>` with the token's TTL, plus per-user and
+    per-family indexes that live as long as their longest-lived token."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
+        self._consume = client.register_script(_CONSUME)
 
     def _key(self, jti: str) -> str:
         return f"{self._prefix}:token:{jti}"
@@ -83,35 +128,55 @@ class RedisTokenStore:
     def _user_key(self, user_id: int) -> str:
         return f"{self._prefix}:user-tokens:{user_id}"
 
-    def add(self, jti: str, user_id: int, ttl_seconds: int) -> None:
+    def _family_key(self, family: str) -> str:
+        return f"{self._prefix}:token-family:{family}"
+
+    def add(self, jti: str, user_id: int, ttl_seconds: int, *, family: str | None = None) -> None:
         pipe = self._redis.pipeline()
         pipe.set(self._key(jti), user_id, ex=ttl_seconds)
-        pipe.sadd(self._user_key(user_id), jti)
-        pipe.expire(self._user_key(user_id), ttl_seconds)
+        indexes = [self._user_key(user_id)]
+        if family is not None:
+            indexes.append(self._family_key(family))
+        for index in indexes:
+            pipe.sadd(index, jti)
+            # An index must outlive its longest-lived token (a 24 h access token added
+            # after a 7-day refresh token must not shorten it): set once, then only extend.
+            pipe.expire(index, ttl_seconds, nx=True)
+            pipe.expire(index, ttl_seconds, gt=True)
         pipe.execute()
 
     def status(self, jti: str, user_id: int) -> TokenStatus:
-        stored = self._redis.get(self._key(jti))
-        if isinstance(stored, bytes):
-            stored = stored.decode()
-        if stored is None:
-            return "unknown"
-        if stored == REVOKED:
-            return "revoked"
-        return "active" if stored == str(user_id) else "unknown"
+        return _status_of(self._redis.get(self._key(jti)), user_id)
+
+    def consume(self, jti: str, user_id: int) -> TokenStatus:
+        return _status_of(self._consume(keys=[self._key(jti)], args=[user_id, REVOKED]), user_id)
 
     def revoke(self, jti: str) -> None:
         """A tombstone with the token's remaining lifetime (nothing if it is already gone)."""
         self._redis.set(self._key(jti), REVOKED, xx=True, keepttl=True)
 
+    def revoke_family(self, family: str) -> int:
+        return self._revoke_index(self._family_key(family))
+
     def revoke_user(self, user_id: int) -> int:
-        jtis = [
-            j.decode() if isinstance(j, bytes) else str(j)
-            for j in self._redis.smembers(self._user_key(user_id))
-        ]
+        return self._revoke_index(self._user_key(user_id))
+
+    def _revoke_index(self, index: str) -> int:
+        jtis = [j.decode() if isinstance(j, bytes) else str(j) for j in self._redis.smembers(index)]
         pipe = self._redis.pipeline()
         for jti in jtis:
             pipe.set(self._key(jti), REVOKED, xx=True, keepttl=True)
-        pipe.delete(self._user_key(user_id))
+        pipe.delete(index)
         pipe.execute()
         return len(jtis)
+
+
+def _status_of(stored: object, user_id: int) -> TokenStatus:
+    """What a stored value (user id, tombstone or nothing) means for `user_id`."""
+    if isinstance(stored, bytes):
+        stored = stored.decode()
+    if stored is None:
+        return "unknown"
+    if stored == REVOKED:
+        return "revoked"
+    return "active" if stored == str(user_id) else "unknown"

@@ -7,6 +7,7 @@ from flask import Flask
 from app.web import (
     admin,
     auth,
+    client,
     deliveries,
     home,
     imports,
@@ -33,5 +34,6 @@ def register_blueprints(app: Flask) -> None:
         deliveries,
         mailbox,
         webhooks,
+        client,
     ):
         app.register_blueprint(module.bp)

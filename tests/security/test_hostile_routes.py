@@ -242,6 +242,7 @@ def walk(unlimited_app: Flask) -> Walk:
             "job_id": "no-such-job",
             "message_id": "1",
             "name": "no-such-message.eml",
+            "path": "items",  # a React client route (/app/<path>)
         },
         api_query=_api_query_names(app),
         api_body=_api_body_fields(),

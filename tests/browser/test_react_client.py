@@ -1,0 +1,147 @@
+"""The React client, built and served by Flask at /app/, driven in Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from app.extensions import db
+from app.models import Item, User
+from tests.conftest import LiveServer
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+BUILD = Path(__file__).resolve().parents[2] / "static" / "app" / "index.html"
+PROVOKED = "422 (UNPROCESSABLE ENTITY)"
+SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "react-client"
+
+
+@pytest.fixture
+def client_app(live_accounts: LiveServer) -> LiveServer:
+    """The live server with 60 items of user@example.com and one of the admin's."""
+    if not BUILD.exists():
+        pytest.skip("the React client is not built: make frontend (make test builds it first)")
+    with live_accounts.app.app_context(), db.transaction() as session:
+        owner = session.query(User).filter_by(email="user@example.com").one()
+        admin = session.query(User).filter_by(email="admin@example.com").one()
+        session.add_all(
+            Item(owner_id=owner.id, name=f"Item {n:02}", price=Decimal(n) + Decimal("0.50"))
+            for n in range(1, 61)
+        )
+        session.add(Item(owner_id=admin.id, name="Admin lamp", price=Decimal("9.99")))
+    return live_accounts
+
+
+@pytest.fixture
+def errors(page: Page) -> Iterator[list[str]]:
+    """Console errors and uncaught exceptions: there must be none."""
+    seen: list[str] = []
+    page.on("console", lambda m: seen.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen.append(str(e)))
+    yield seen
+
+
+def sign_in(page: Page, server: LiveServer, email: str, path: str = "/app/items") -> None:
+    page.goto(server.url + path)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def names(page: Page) -> list[str]:
+    return page.locator("tbody td[data-label=Name]").all_inner_texts()
+
+
+def test_owner_journey(page: Page, client_app: LiveServer, errors: list[str]) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, client_app, "user@example.com")
+    expect(page.get_by_role("heading", name="Items")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(25)
+
+    page.reload()  # the token was in memory only; the refresh cookie brings the session back
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(25)
+
+    page.get_by_role("columnheader", name="Name").get_by_role("button").click()
+    expect(page.get_by_role("columnheader", name="Name")).to_have_attribute(
+        "aria-sort", "ascending"
+    )
+    expect(page).to_have_url(f"{client_app.url}/app/items?sort=name&dir=asc")
+    assert names(page)[:2] == ["Admin lamp", "Item 01"]
+    page.get_by_role("button", name="Next ›").click()
+    expect(page).to_have_url(f"{client_app.url}/app/items?sort=name&dir=asc&page=2")
+    expect(page.locator("tbody td[data-label=Name]").first).to_have_text("Item 25")
+    page.get_by_role("searchbox").fill("Item 4")
+    expect(page).to_have_url(f"{client_app.url}/app/items?sort=name&dir=asc&q=Item+4")
+    expect(page.locator("tbody tr")).to_have_count(10)  # Item 40..49
+    page.reload()  # a deep link keeps its state
+    expect(page.get_by_role("searchbox")).to_have_value("Item 4")
+    expect(page.locator("tbody tr")).to_have_count(10)
+    page.screenshot(path=str(SHOTS / "items-desktop.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "items-phone.png"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.goto(client_app.url + "/app/profile")
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_label("Name").fill("")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".field-error")).to_be_visible()
+    expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Name").fill("Renamed Person")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Profile saved.")).to_be_visible()
+    expect(page.locator(".details")).to_contain_text("Renamed Person")
+    page.screenshot(path=str(SHOTS / "profile-desktop.png"))
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto(client_app.url + "/app/items")  # no session comes back
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    refused = page.request.post(client_app.url + "/api/v1/auth/refresh")
+    assert refused.status == 204  # the cookie is gone from the browser...
+    # Chromium logs every 4xx answer; the only one is the 422 the empty name asked for.
+    assert errors == [f"Failed to load resource: the server responded with a status of {PROVOKED}"]
+
+
+def test_the_old_refresh_cookie_is_dead_after_sign_out(
+    page: Page, client_app: LiveServer, errors: list[str]
+) -> None:
+    sign_in(page, client_app, "user@example.com")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "refresh_token")
+    assert (
+        cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/api/v1/auth"
+    )
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.context.add_cookies([cookie])  # ...and a copy kept from before no longer works
+    replayed = page.request.post(client_app.url + "/api/v1/auth/refresh")
+    assert replayed.status == 401
+    assert errors == []
+
+
+def test_guest_sees_no_write_controls(
+    page: Page, client_app: LiveServer, errors: list[str]
+) -> None:
+    sign_in(page, client_app, "guest@example.com")
+    expect(page.locator("tbody tr")).to_have_count(25)
+    expect(page.get_by_role("button", name="New item")).to_have_count(0)
+    expect(page.get_by_role("button", name="Edit", exact=False)).to_have_count(0)
+    expect(page.get_by_role("checkbox")).to_have_count(0)
+    page.goto(client_app.url + "/app/profile")
+    expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
+    expect(page.get_by_role("button", name="Edit")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Change password")).to_have_count(0)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(client_app.url + "/app/items")
+    expect(page.locator("tbody tr")).to_have_count(25)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "items-guest-phone.png"))
+    assert errors == []
