@@ -51,3 +51,24 @@ WEBHOOK_ATTEMPT_SECONDS = Histogram(
 WEBHOOK_ENDPOINTS_DISABLED = Counter(
     "app_webhook_endpoints_disabled_total", "Webhook endpoints turned off, by reason", ["reason"]
 )
+PAYMENTS = Counter(
+    "app_payments_total",
+    "Payments reaching a status, by provider (none before an intent exists) and status",
+    ["provider", "status"],
+)
+PAYMENT_FALLBACKS = Counter(
+    "app_payment_fallbacks_total",
+    "Payments that continued with the next provider because one was unavailable",
+    ["from_provider", "to_provider"],
+)
+PAYMENT_UNKNOWN_OUTCOMES = Counter(
+    "app_payment_unknown_outcomes_total",
+    "Provider calls sent without an answer (timeout, dropped, 5xx): left pending, reconciled",
+    ["provider"],
+)
+PAYMENT_PROVIDER_SECONDS = Histogram(
+    "app_payment_provider_seconds",
+    "Time a call to a payment provider took, by operation (intent, charge, refund, lookup)",
+    ["provider", "operation"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
