@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.core.breaker import CircuitBreaker
 from app.core.events import SYSTEM, Actor, EventType, publish
+from app.core.listing import ListQuery, Page, Seek
 from app.core.metrics import (
     PAYMENT_FALLBACKS,
     PAYMENT_PROVIDER_SECONDS,
@@ -42,6 +43,7 @@ from app.models.item import Item
 from app.models.messaging import Delivery
 from app.models.payment import Payment, PaymentTransaction
 from app.models.user import User
+from app.repositories.payments import PaymentRepository
 from app.services.outbox import add_message
 from app.services.payment_providers import (
     ChargeRequest,
@@ -206,8 +208,6 @@ class PaymentService:
     ) -> tuple[Payment, bool]:
         """Buy an item at its price in the database; returns the payment and whether this
         call made it (False: an earlier call with the same key did, and it is returned)."""
-        if not self.factory.names:
-            raise PaymentsUnavailable("Payments are not configured.")
         key = f"u{user_id}:{idempotency_key or uuid.uuid4().hex}"
         existing = self._by_key(key, item_id)
         if existing is not None:
@@ -693,3 +693,40 @@ def _ledger(session: Session, payment: Payment, *, retry_at: datetime | None) ->
 def iter_pending(session: Session) -> Iterator[int]:
     """Ids of payments still pending (what `flask payments reconcile` walks)."""
     yield from session.scalars(select(Payment.id).where(Payment.status == "pending"))
+
+
+# --- lists and pages ---------------------------------------------------------------------
+
+
+def visible_payment(session: Session, payment_id: int, *, viewer_id: int, admin: bool) -> Record:
+    """A payment and its ledger, for its buyer or an admin; anyone else gets NotFound."""
+    found = session.get(Payment, payment_id) if 1 <= payment_id <= MAX_ID else None
+    if found is None or not (admin or found.user_id == viewer_id):
+        raise NotFound("No such payment.")
+    transactions = list(
+        session.scalars(
+            select(PaymentTransaction)
+            .where(PaymentTransaction.payment_id == found.id)
+            .order_by(PaymentTransaction.id)
+        )
+    )
+    return Record(found, transactions)
+
+
+def list_payments(
+    session: Session, query: ListQuery, *, viewer_id: int, admin: bool, seek: Seek | None = None
+) -> Page[Payment]:
+    """One page of payments: a buyer's own, or everyone's for admins."""
+    if not admin:
+        query = replace(query, filters={**query.filters, "user_id": viewer_id})
+    return PaymentRepository(session).list(query, seek=seek)
+
+
+def payment_of_delivery(session: Session, delivery_ids: list[int]) -> dict[int, int]:
+    """The payment behind each payment row of the delivery ledger."""
+    if not delivery_ids:
+        return {}
+    rows = session.execute(
+        select(Payment.delivery_id, Payment.id).where(Payment.delivery_id.in_(delivery_ids))
+    )
+    return {delivery_id: payment_id for delivery_id, payment_id in rows if delivery_id}

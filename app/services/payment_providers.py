@@ -158,11 +158,12 @@ class StripeProvider(PaymentProvider):
                 options={"idempotency_key": f"{idempotency_key}-customer"},
             )
             method = request.payment_method or ""
-            self.client.v1.payment_methods.attach(
-                method,
-                params={"customer": customer.id},
-                options={"idempotency_key": f"{idempotency_key}-attach"},
-            )
+            if method.startswith("pm_"):  # a legacy card_ id (from a token) needs no attaching
+                self.client.v1.payment_methods.attach(
+                    method,
+                    params={"customer": customer.id},
+                    options={"idempotency_key": f"{idempotency_key}-attach"},
+                )
             intent = self.client.v1.payment_intents.create(
                 params={
                     "amount": request.amount,

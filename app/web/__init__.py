@@ -14,6 +14,7 @@ from app.web import (
     jobs,
     mailbox,
     ops,
+    payments,
     profile,
     webhooks,
 )
@@ -33,5 +34,6 @@ def register_blueprints(app: Flask) -> None:
         deliveries,
         mailbox,
         webhooks,
+        payments,
     ):
         app.register_blueprint(module.bp)
