@@ -24,7 +24,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -730,3 +730,11 @@ def payment_of_delivery(session: Session, delivery_ids: list[int]) -> dict[int, 
         select(Payment.delivery_id, Payment.id).where(Payment.delivery_id.in_(delivery_ids))
     )
     return {delivery_id: payment_id for delivery_id, payment_id in rows if delivery_id}
+
+
+def oldest_unknown_age(session: Session, *, now: datetime | None = None) -> float:
+    """Seconds since the oldest payment still pending (outcome not yet known) was made."""
+    oldest = session.scalar(select(func.min(Payment.created_at)).where(Payment.status == "pending"))
+    if oldest is None:
+        return 0.0
+    return max(0.0, ((now or utcnow()) - oldest).total_seconds())

@@ -16,6 +16,7 @@ from app.web import (
     ops,
     payments,
     profile,
+    stripe_hooks,
     webhooks,
 )
 
@@ -35,5 +36,6 @@ def register_blueprints(app: Flask) -> None:
         mailbox,
         webhooks,
         payments,
+        stripe_hooks,
     ):
         app.register_blueprint(module.bp)
