@@ -111,3 +111,21 @@ def test_admins_refund_part_and_bad_amounts_are_422_beside_the_field(app: Flask)
     assert "partially refunded" in page and "2.34 USD" in page
     ledger = admin.get("/admin/deliveries?channel=payment").get_data(as_text=True)
     assert f'href="/payments/{pid}"' in ledger
+
+
+def test_without_a_provider_the_buy_button_says_payments_are_off(sqlite_app: Flask) -> None:
+    from app.extensions import db
+    from tests.factories import make_role_accounts, seed_items
+
+    with sqlite_app.app_context(), db.transaction() as session:
+        accounts = make_role_accounts(session)
+    (item,) = seed_items(sqlite_app, accounts["admin"], [("Lamp", "12.34", "active")])
+    page = signed_in(sqlite_app, "user").get(f"/items/{item}").get_data(as_text=True)
+    assert "Payments are not configured on this server." in page
+    assert "/payments/checkout/" not in page
+
+
+def test_flask_payments_reconcile_looks_up_what_is_pending(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["payments", "reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "0 pending payment(s) looked up." in result.output
