@@ -143,6 +143,9 @@ class PaymentProviderFactory:
         except KeyError:
             raise PaymentsUnavailable(f"The payment provider {name} is not configured.") from None
 
+    def breaker(self, name: str) -> CircuitBreaker:
+        return self._breakers[name]
+
     def chain(self, *, card: bool) -> list[PaymentProvider]:
         """Providers to try, in order; Stripe only with a card PaymentMethod to charge."""
         return [p for p in self._providers.values() if card or p.name != "stripe"]

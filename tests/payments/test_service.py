@@ -216,3 +216,19 @@ def test_concurrent_submits_with_one_key_charge_once(
     assert len(stripe_proxy.posts("/confirm")) == 1
     with app.app_context():
         assert db.session.query(Payment).count() == 1
+
+
+@pytest.mark.parametrize("stripe_base", [closed_port_url()])
+def test_the_breaker_opens_and_the_chain_skips_stripe_for_a_while(
+    app: Flask, fake_paypal: FakePayPal
+) -> None:
+    for _ in range(3):
+        pay(app, "pm_card_visa")
+    with app.app_context():
+        assert get_payment_service().factory.breaker("stripe").state == "open"
+    skipped = pay(app, "pm_card_visa")
+    assert skipped.provider == "paypal"
+    with app.app_context():
+        first = db.session.query(PaymentTransaction).filter_by(payment_id=skipped.id).first()
+        assert (first.provider, first.message) == ("stripe", "stripe is failing; skipped for now.")
+        assert first.duration_ms < 50  # no connection was even tried
