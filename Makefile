@@ -9,7 +9,7 @@ INSTANCE ?= instance
 FLASK := $(BIN)/flask --app app
 
 .DEFAULT_GOAL := help
-.PHONY: help run stack install install-app test pytest lint format typecheck imports bench chromium clean
+.PHONY: help run stack install install-app test pytest lint format typecheck imports bench chromium promtool alerts clean
 
 help:
 	@echo "make run      serve http://127.0.0.1:$(PORT) on the embedded default (SQLite, no services)"
@@ -18,6 +18,7 @@ help:
 	@echo "make install  create $(VENV) with everything 'make test' needs"
 	@echo "make lint     ruff (lint + format check), mypy, import-linter"
 	@echo "make bench    run the benchmarks under bench/"
+	@echo "make alerts   check and unit-test the Prometheus alert rules in ops/ (promtool)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,7 +83,22 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-pytest: install chromium
+# The alert rules and dashboard in ops/ are checked with promtool (Debian's prometheus package,
+# which on a machine without systemd starts no server); installed like chromium, else skipped.
+promtool:
+	@if ! command -v promtool >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's prometheus for promtool..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else echo "note: promtool missing and cannot be installed here; the alert rule checks will skip"; fi; \
+	fi
+
+# Only the rules: promtool's syntax check and the alerts' unit tests (pytest runs both too).
+alerts: promtool
+	promtool check rules ops/prometheus/alerts.yml
+	promtool test rules ops/prometheus/alerts_test.yml
+
+pytest: install chromium promtool
 	$(BIN)/pytest
 
 test: lint pytest

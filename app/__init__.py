@@ -17,6 +17,7 @@ from app.json import SafeJSONProvider
 from app.mail import init_mail
 from app.payments import init_payments
 from app.policy import register_policy_enforcement
+from app.readiness import register_readiness_metrics
 from app.security import init_security
 from app.settings import Settings
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     caching.init_caching(app, settings)
     if settings.metrics_enabled:
         init_metrics(app, token=settings.metrics_token)
+        register_readiness_metrics(app)  # app_service_up: the checks /readyz runs
     events.register_event_handlers()
     init_jobs(app, settings)
     templating.register_template_helpers(app)

@@ -218,3 +218,21 @@ def test_a_process_keeps_a_bounded_number_of_regions(
         kept = [k for k in get_cache().l1.keys() if k.startswith("region:")]  # noqa: SIM118
     assert len(kept) == 5
     assert any("term11" in k for k in kept) and not any("term0&" in k for k in kept)
+
+
+def test_a_first_render_takes_its_counts_from_the_cache(sqlite_url: str, tmp_path: Path) -> None:
+    """With the region cache off, "All N of your items" must not count the owner's rows on
+    every view (on a million items that count cost ~0.5 s a page)."""
+    app = _build_app(make_settings(tmp_path, database_url=sqlite_url, table_cache_ttl=0))
+    with app.app_context(), db.transaction() as session:
+        make_role_accounts(session)
+    user = _client_as(app, "user@example.com")
+    for name in ("One", "Two"):
+        user.post("/items", data={"name": name, "price": "1", "status": "draft"})
+    assert "All 2 of your items" in user.get("/items").get_data(as_text=True)
+    statements = _count_queries(app)
+    assert "All 2 of your items" in user.get("/items").get_data(as_text=True)
+    assert not any("count(" in s.lower() for s in statements), statements
+    user.post("/items", data={"name": "Three", "price": "1", "status": "draft"})
+    assert "All 3 of your items" in user.get("/items").get_data(as_text=True)
+    db.dispose(app)

@@ -51,6 +51,10 @@ WEBHOOK_ATTEMPT_SECONDS = Histogram(
 WEBHOOK_ENDPOINTS_DISABLED = Counter(
     "app_webhook_endpoints_disabled_total", "Webhook endpoints turned off, by reason", ["reason"]
 )
+# Exported at 0 from the start: Prometheus's increase() cannot see a series' first step from
+# absent to 1, so the alert on disabled endpoints would miss the first one of each process.
+for _reason in ("gone", "failing"):
+    WEBHOOK_ENDPOINTS_DISABLED.labels(reason=_reason)
 PAYMENTS = Counter(
     "app_payments_total",
     "Payments reaching a status, by provider (none before an intent exists) and status",
@@ -72,3 +76,7 @@ PAYMENT_PROVIDER_SECONDS = Histogram(
     ["provider", "operation"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+# Likewise the payment series alerts and dashboards read (one provider chain: Stripe, PayPal).
+PAYMENT_FALLBACKS.labels(from_provider="stripe", to_provider="paypal")
+for _provider in ("stripe", "paypal"):
+    PAYMENT_UNKNOWN_OUTCOMES.labels(provider=_provider)

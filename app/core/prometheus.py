@@ -4,10 +4,12 @@ app/core/metrics.py).
 Under gunicorn (PROMETHEUS_MULTIPROC_DIR set) every worker writes its samples
 to that directory and /metrics aggregates them, so a scrape sees all workers.
 
-No label takes a value a client can invent: paths are grouped by endpoint, and
-a request method outside KNOWN_METHODS reaches the app (and its `method` label)
-as OTHER, which no route accepts (405). Otherwise each made-up method would add
-series to every scrape, for good.
+No label takes a value a client can invent: requests are grouped by the route
+template they matched (`route="/items/<int:item_id>"`, never the path a client
+typed; anything unrouted is `route="unmatched"`), and a request method outside
+KNOWN_METHODS reaches the app (and its `method` label) as OTHER, which no route
+accepts (405). Otherwise each made-up path or method would add series to every
+scrape, for good.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -29,6 +31,13 @@ if TYPE_CHECKING:
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "OTHER"
+UNMATCHED_ROUTE = "unmatched"  # 404s, and 405s (Werkzeug matches no rule for those)
+
+
+def route(req: Request) -> str:
+    """The `route` label: the template of the rule a request matched, never its path."""
+    rule = req.url_rule
+    return rule.rule if rule is not None else UNMATCHED_ROUTE
 
 
 class KnownMethods:
@@ -91,7 +100,7 @@ def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
     /metrics reachable from outside); without, the endpoint is open, as it is
     when only the monitoring network can reach it.
     """
-    options = {"group_by": "endpoint", "defaults_prefix": "flask", "excluded_paths": ["^/static/"]}
+    options = {"group_by": route, "defaults_prefix": "flask", "excluded_paths": ["^/static/"]}
     app.wsgi_app = KnownMethods(app.wsgi_app)  # type: ignore[method-assign]
     metrics: PrometheusMetrics
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -17,11 +17,20 @@ from app.repositories.items import ItemRepository
 
 
 @cached(ttl=timedelta(minutes=10), key_prefix="items:count", tags=("items",), ignore=("session",))
-def _count(session: Session, q: str, filters: tuple[tuple[str, str], ...]) -> int:
-    return ItemRepository(session).count(ListQuery(q=q, filters=dict(filters)))
+def _count(
+    session: Session, q: str, filters: tuple[tuple[str, str], ...], owner_id: int | None
+) -> int:
+    query = ListQuery(q=q, filters=dict(filters))
+    if owner_id is None:
+        return ItemRepository(session).count(query)
+    return ItemRepository(session).count_matching(query, owner_id=owner_id)
 
 
-def count_items(session: Session, query: ListQuery) -> int:
-    """The number of items matching the query's search and filters."""
+def count_items(session: Session, query: ListQuery, *, owner_id: int | None = None) -> int:
+    """The number of items matching the query's search and filters (of one owner if given).
+
+    A plain user's table offers "All N of your items": uncached, that count scans
+    every row they own on each first render.
+    """
     filters = tuple(sorted((k, str(v)) for k, v in query.filters.items() if v not in (None, "")))
-    return _count(session, query.q.strip().lower(), filters)
+    return _count(session, query.q.strip().lower(), filters, owner_id)

@@ -165,7 +165,7 @@ def count_changeable(session: Session, user: User, query: ListQuery) -> int:
         return count_items(session, query)
     if not user.can_write:
         return 0
-    return ItemRepository(session).count_matching(query, owner_id=user.id)
+    return count_items(session, query, owner_id=user.id)
 
 
 def bulk_action(

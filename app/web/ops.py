@@ -7,9 +7,9 @@ import os
 from flask import Blueprint, Response, current_app, jsonify
 
 from app.caching import cache_health
-from app.core.health import check_database, check_rabbitmq, check_redis
 from app.extensions import csrf, db
 from app.policy import policy
+from app.readiness import check_services
 from app.services import outbox
 from app.settings import Settings, get_settings
 
@@ -54,16 +54,13 @@ def readyz() -> Response:
         response.status_code = 503
         response.headers["Cache-Control"] = "no-store"
         return response
-    checks = {
-        "database": check_database(*db.engines),
-        "redis": check_redis(settings.redis_url),
-        "rabbitmq": check_rabbitmq(settings.rabbitmq_url),
-    }
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    checks = check_services(app)
     ready = all(c.state != "down" for c in checks.values())
     response = jsonify(
         status="ready" if ready else "unavailable",
         checks={name: c.as_dict() for name, c in checks.items()},
-        cache=cache_health(current_app._get_current_object()),  # type: ignore[attr-defined]
+        cache=cache_health(app),
         outbox=_outbox_lag() if checks["database"].state == "up" else None,
     )
     response.status_code = 200 if ready else 503

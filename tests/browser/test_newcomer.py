@@ -233,13 +233,20 @@ def test_an_admin_is_offered_every_matching_row(page: Page, shop: LiveServer) ->
 
 def test_the_lockout_keeps_the_form_and_counts_down(page: Page, live_accounts: LiveServer) -> None:
     page.goto(live_accounts.url + "/login")
+
+    def submit() -> None:
+        # Wait for each answer: the previous one's message is still on screen, so a text
+        # check alone could let the next click land while a request is in flight.
+        with page.expect_response(lambda r: r.request.method == "POST" and "/login" in r.url):
+            page.click("#login-form button[type=submit]")
+
     for _ in range(5):
         page.fill("#f-email", "user@example.com")
         page.fill("#f-password", "wrong password")
-        page.click("#login-form button[type=submit]")
+        submit()
         expect(page.locator("#login-form .flash-error")).to_contain_text("incorrect")
     page.fill("#f-password", "wrong password")
-    page.click("#login-form button[type=submit]")
+    submit()
     message = page.locator("#login-form .flash-error")
     expect(message).to_have_count(1)
     expect(message).to_contain_text("Too many failed attempts. Try again in")

@@ -164,7 +164,9 @@ import redis
 from app.core.cache import CacheConfig, build_cache
 
 url, prefix, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
-cache = build_cache(CacheConfig(redis_url=url, key_prefix=prefix))
+# A generous socket timeout: this is about the lock, not about failing fast on a slow
+# Redis (a timed-out call degrades to a local load, which a busy CI box can trigger).
+cache = build_cache(CacheConfig(redis_url=url, key_prefix=prefix, socket_timeout=5.0))
 counter = redis.Redis.from_url(url)
 
 def loader():

@@ -45,6 +45,17 @@ def test_readyz_is_503_when_a_configured_service_is_down(sqlite_url: str, tmp_pa
     assert body["checks"]["database"]["state"] == "up"  # type: ignore[index]
     assert body["checks"]["redis"]["state"] == "down"  # type: ignore[index]
     assert body["checks"]["rabbitmq"]["state"] == "down"  # type: ignore[index]
+    # /metrics runs the same checks, so an alert on app_service_up sees what /readyz sees
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'app_service_up{service="database"} 1.0' in metrics
+    assert 'app_service_up{service="redis"} 0.0' in metrics
+    assert 'app_service_up{service="rabbitmq"} 0.0' in metrics
+
+
+def test_services_not_configured_are_left_out_of_app_service_up(client: FlaskClient) -> None:
+    metrics = client.get("/metrics").get_data(as_text=True)
+    up = [line for line in metrics.splitlines() if line.startswith("app_service_up{")]
+    assert up == ['app_service_up{service="database"} 1.0']
 
 
 @pytest.mark.redis
@@ -71,12 +82,14 @@ def test_readyz_on_postgres(pg_app: Flask) -> None:
     assert response.json["checks"]["database"]["state"] == "up"  # type: ignore[index]
 
 
-def test_metrics_expose_request_counts_and_latency_by_endpoint(client: FlaskClient) -> None:
+def test_metrics_expose_request_counts_and_latency_by_route(client: FlaskClient) -> None:
     client.get("/healthz")
     client.get("/healthz")
     client.get("/no-such-page")
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'flask_http_request_duration_seconds_bucket{endpoint="ops.healthz"' in text
+    bucket = 'flask_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"'
+    assert bucket in text
+    assert 'route="unmatched",status="404"' in text and "no-such-page" not in text
     assert 'flask_http_request_total{method="GET",status="200"}' in text
     assert "app_events_published_total" in text or "# HELP app_events_published_total" in text
 
