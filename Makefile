@@ -46,7 +46,7 @@ run: install-app
 	@echo "Serving http://127.0.0.1:$(PORT)  (Ctrl+C to stop)"
 	@if [ -z "$$STRIPE_API_KEY" ] && [ "$${APP_ENV:-development}" != production ]; then \
 	  $(BIN)/python -c 'import localstripe' 2>/dev/null || $(BIN)/pip install --quiet 'localstripe>=1.15.10'; \
-	  $(BIN)/python -m localstripe --port $(STRIPE_DEV_PORT) >$(INSTANCE)/localstripe.log 2>&1 & ls_pid=$$!; \
+	  $(BIN)/python -m localstripe --port $(STRIPE_DEV_PORT) --from-scratch >$(INSTANCE)/localstripe.log 2>&1 & ls_pid=$$!; \
 	  trap 'kill $$ls_pid 2>/dev/null' EXIT INT TERM; \
 	  export STRIPE_API_KEY=sk_test_localstripe STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_DEV_PORT) \
 	         STRIPE_JS_URL=http://127.0.0.1:$(STRIPE_DEV_PORT)/js.stripe.com/v3/; \

@@ -256,7 +256,7 @@ def stripe_dev(port: int) -> None:
         f"STRIPE_API_BASE=http://127.0.0.1:{port} "
         f"STRIPE_JS_URL=http://127.0.0.1:{port}/js.stripe.com/v3/"
     )
-    command = [sys.executable, "-m", "localstripe", "--port", str(port)]
+    command = [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"]
     raise SystemExit(subprocess.call(command))  # noqa: S603 - our interpreter, a fixed module
 
 

@@ -228,6 +228,8 @@ class PaymentService:
             raise ValidationFailed(
                 fields={"item_id": "This item is free: there is nothing to pay."}
             )
+        if not self.factory.names:
+            raise PaymentsUnavailable("Payments are not configured on this server.")
         delivery = Delivery(
             channel="payment",
             kind="payment",
