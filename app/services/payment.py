@@ -93,6 +93,7 @@ __all__ = [
 T = TypeVar("T")
 Transaction = Callable[[], AbstractContextManager[Session]]
 LEASE = timedelta(seconds=60)
+MAX_AMOUNT = 99_999_999  # minor units: Stripe's own limit for most currencies
 RECONCILE_DELAYS = (10, 60, 300, 1800, 7200)  # seconds before each reconciliation try
 
 
@@ -228,8 +229,16 @@ class PaymentService:
             raise ValidationFailed(
                 fields={"item_id": "This item is free: there is nothing to pay."}
             )
+        if amount > MAX_AMOUNT:
+            raise ValidationFailed(
+                fields={"item_id": "This item costs more than can be paid online here."}
+            )
         if not self.factory.names:
             raise PaymentsUnavailable("Payments are not configured on this server.")
+        if method is None and not self.factory.chain(card=False):
+            raise ValidationFailed(
+                fields={"payment_method": "Pay with a card: PayPal is not configured here."}
+            )
         delivery = Delivery(
             channel="payment",
             kind="payment",

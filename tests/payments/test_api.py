@@ -155,3 +155,21 @@ def test_ten_concurrent_submits_of_one_checkout_charge_once(
     assert len(answers) == 10 and {status for status, _ in answers} == {201}
     assert len({pid for _, pid in answers}) == 1
     assert len(stripe_proxy.posts("/confirm")) == 1
+
+
+def test_prices_beyond_what_providers_take_are_refused(
+    app: Flask, api: FlaskClient, tokens: Headers
+) -> None:
+    from decimal import Decimal
+
+    from app.extensions import db
+    from app.models.item import Item
+
+    with app.app_context(), db.transaction() as session:
+        owner = session.query(Item).first().owner_id
+        item = Item(owner_id=owner, name="Yacht", price=Decimal("1000000.00"), status="active")
+        session.add(item)
+        session.flush()
+        yacht = item.id
+    answer = buy(api, tokens["user"], {"item_id": yacht, "payment_method": "pm_card_visa"})
+    assert answer.status_code == 422 and "item_id" in answer.json["errors"]
