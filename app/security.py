@@ -185,6 +185,9 @@ def sign_in(user: User, *, remember: bool) -> None:
     rotate_session(session)
     session.permanent = remember
     login_user(user, remember=False)
+    interface = current_app.session_interface
+    if isinstance(interface, RedisSessionInterface):
+        interface.store_now(session)
 
 
 def sign_out() -> None:

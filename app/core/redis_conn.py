@@ -16,7 +16,14 @@ from redis.client import Pipeline
 
 from app.core.breaker import CircuitBreaker
 
-DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# Unreachable, too slow, or refusing writes (maxmemory reached, a read-only replica):
+# all mean "cannot keep a session or token now", so callers answer 503, never 500.
+DOWN = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
 REDIS_TIMEOUT = 0.2  # seconds to connect, and to wait for each answer
 
 

@@ -161,6 +161,12 @@ class RedisSessionInterface(SessionInterface):
             path=path,
         )
 
+    def store_now(self, session: SessionMixin) -> None:
+        """Write a new sign-in at once: a Redis that refuses writes (full, read-only) then
+        answers 503 in the request instead of the sign-in being dropped after the answer."""
+        if isinstance(session, ServerSession):
+            self._write(session)
+
     def _write(self, session: ServerSession) -> None:
         pipe = self.redis.pipeline()
         ttl = self._ttl_for(session)
