@@ -11,12 +11,12 @@ from app.api.schemas import list_params
 from app.models.base import MAX_ID
 from app.models.payment import PAYMENT_LISTING, PaymentStatus
 from app.services.payment import Record
-from app.services.validation import StrictModel, optional_not_null
+from app.services.validation import PatchModel, optional_not_null
 
 PAYMENT_METHOD = r"^(pm|card)_[A-Za-z0-9_]{1,90}$"  # card_: a legacy card id, as Stripe takes
 
 
-class PaymentCreate(StrictModel):
+class PaymentCreate(PatchModel):
     """Buy one item at its price in the database; card details never come here, only the
     PaymentMethod id Stripe.js made (omit it to pay with PayPal)."""
 
@@ -26,7 +26,7 @@ class PaymentCreate(StrictModel):
     payment_method: Annotated[str, Field(pattern=PAYMENT_METHOD, max_length=100)] | None = None
 
 
-class RefundCreate(StrictModel):
+class RefundCreate(PatchModel):
     """Refund part of a payment (`amount` in minor units), or all that is left without it."""
 
     model_config = ConfigDict(json_schema_extra=optional_not_null)
