@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+STRIPE_DEV_PORT ?= 8420
 INSTANCE ?= instance
 FLASK := $(BIN)/flask --app app
 
@@ -52,7 +53,15 @@ run: install-app
 	@if [ ! -f $(INSTANCE)/.seeded ]; then $(FLASK) seed && touch $(INSTANCE)/.seeded; \
 	else echo "Demo data already loaded (delete $(INSTANCE)/.seeded to reseed). Sign in as admin@example.com, user@example.com or guest@example.com with password demo-password."; fi
 	@echo "Serving http://127.0.0.1:$(PORT)  (Ctrl+C to stop)"
-	@$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@if [ -z "$$STRIPE_API_KEY" ] && [ "$${APP_ENV:-development}" != production ]; then \
+	  $(BIN)/python -c 'import localstripe' 2>/dev/null || $(BIN)/pip install --quiet 'localstripe>=1.15.10'; \
+	  $(BIN)/python -m localstripe --port $(STRIPE_DEV_PORT) --from-scratch >$(INSTANCE)/localstripe.log 2>&1 & ls_pid=$$!; \
+	  trap 'kill $$ls_pid 2>/dev/null' EXIT INT TERM; \
+	  export STRIPE_API_KEY=sk_test_localstripe STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_DEV_PORT) \
+	         STRIPE_JS_URL=http://127.0.0.1:$(STRIPE_DEV_PORT)/js.stripe.com/v3/; \
+	  echo "Test payments through localstripe on port $(STRIPE_DEV_PORT): card 4242 4242 4242 4242 pays (no real money)"; \
+	  $(FLASK) run --host 127.0.0.1 --port $(PORT); \
+	else $(FLASK) run --host 127.0.0.1 --port $(PORT); fi
 
 # The full stack: web, worker and bridge from the Procfile, on the services the environment
 # names; every process writes its metrics to one directory, so /metrics shows them all.

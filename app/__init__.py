@@ -15,6 +15,7 @@ from app.extensions import csrf, db
 from app.jobs import init_jobs
 from app.json import SafeJSONProvider
 from app.mail import init_mail
+from app.payments import init_payments
 from app.policy import register_policy_enforcement
 from app.readiness import register_readiness_metrics
 from app.security import init_security
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     init_security(app, settings)
     init_mail(app, settings)
+    init_payments(app, settings)
     caching.init_caching(app, settings)
     if settings.metrics_enabled:
         init_metrics(app, token=settings.metrics_token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -21,8 +22,10 @@ from app.jobs.bridge import Bridge
 from app.jobs.relay import Relay
 from app.jobs.worker import work
 from app.models.user import ROLES
+from app.payments import get_payment_service
 from app.services.csv_source import CsvFile, CsvFileError
 from app.services.data_pipeline import Progress
+from app.services.payment import iter_pending
 from app.services.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo
 from app.services.user_import import (
     ImportFailed,
@@ -238,6 +241,33 @@ def bridge(no_relay: bool, relay_only: bool) -> None:
     Bridge(app).run(stop)
 
 
+payments_cli = AppGroup("payments", help="Payments: reconcile those left pending.")
+
+
+@payments_cli.command("reconcile")
+@with_appcontext
+def payments_reconcile() -> None:
+    """Look up every payment still pending at its provider and apply the answer."""
+    ids = list(iter_pending(db.session))
+    service = get_payment_service()
+    for payment_id in ids:
+        click.echo(f"payment {payment_id}: {service.reconcile(payment_id)}")
+    click.echo(f"{len(ids)} pending payment(s) looked up.")
+
+
+@click.command("stripe-dev")
+@click.option("--port", default=8420, show_default=True, type=int)
+def stripe_dev(port: int) -> None:
+    """Run localstripe (a fake Stripe, dev dependency) in the foreground for development."""
+    click.echo(
+        f"localstripe on http://127.0.0.1:{port}: set STRIPE_API_KEY=sk_test_local "
+        f"STRIPE_API_BASE=http://127.0.0.1:{port} "
+        f"STRIPE_JS_URL=http://127.0.0.1:{port}/js.stripe.com/v3/"
+    )
+    command = [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"]
+    raise SystemExit(subprocess.call(command))  # noqa: S603 - our interpreter, a fixed module
+
+
 def register_commands(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
     app.cli.add_command(db_cli)
@@ -245,6 +275,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed)
     app.cli.add_command(worker)
     app.cli.add_command(bridge)
+    app.cli.add_command(payments_cli)
+    app.cli.add_command(stripe_dev)
     app.cli.add_command(openapi)
 
 

@@ -10,6 +10,7 @@ from app.core.metrics import EVENTS_PUBLISHED
 from app.services.audit import AuditHandler
 from app.services.invalidation import CacheInvalidationHandler, watch_commits
 from app.services.outbox import OutboxHandler
+from app.services.payment_events import PaymentMailHandler
 from app.services.webhooks import WebhookHandler
 
 
@@ -26,6 +27,7 @@ def register_event_handlers() -> None:
     bus.subscribe(CacheInvalidationHandler())
     bus.subscribe(OutboxHandler())
     bus.subscribe(WebhookHandler())
+    bus.subscribe(PaymentMailHandler())
     if count_event not in bus.middleware:
         bus.add_middleware(count_event)
     watch_commits()

@@ -114,6 +114,16 @@ class Settings:
     jobs_mode: JobsMode | None = None  # None: broker with RabbitMQ and Redis, else thread
     webhook_allow_http: bool | None = None  # None: only outside production
     webhook_allowed_networks: str = ""  # CIDRs private webhook targets may be in
+    currency: str = "usd"  # what the shop charges in (ISO 4217, lower case)
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None  # None: Stripe's own; localstripe in development
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    stripe_publishable_key: str | None = None  # None: derived from the API key's mode
+    stripe_webhook_secret: str | None = None
+    paypal_client_id: str | None = None
+    paypal_client_secret: str | None = None
+    paypal_api_base: str | None = None  # None: PayPal's sandbox
+    payment_timeout: float = 10.0  # seconds a provider call may take before its outcome is unknown
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -171,6 +181,16 @@ class Settings:
             else None,
             webhook_allowed_networks=e.get("WEBHOOK_ALLOWED_NETWORKS", ""),
             port=_int(e, "PORT", cls.port),
+            currency=(e.get("CURRENCY") or cls.currency).strip().lower(),
+            stripe_api_key=_optional(e, "STRIPE_API_KEY"),
+            stripe_api_base=_optional(e, "STRIPE_API_BASE"),
+            stripe_js_url=_optional(e, "STRIPE_JS_URL") or cls.stripe_js_url,
+            stripe_publishable_key=_optional(e, "STRIPE_PUBLISHABLE_KEY"),
+            stripe_webhook_secret=_optional(e, "STRIPE_WEBHOOK_SECRET"),
+            paypal_client_id=_optional(e, "PAYPAL_CLIENT_ID"),
+            paypal_client_secret=_optional(e, "PAYPAL_CLIENT_SECRET"),
+            paypal_api_base=_optional(e, "PAYPAL_API_BASE"),
+            payment_timeout=float(_int(e, "PAYMENT_TIMEOUT_SECONDS", 10)),
             public_url=(e.get("PUBLIC_URL") or "").strip().rstrip("/"),
         )
         settings.check()
@@ -196,6 +216,8 @@ class Settings:
             parse_networks(self.webhook_allowed_networks)
         except ValueError as exc:
             raise SettingsError(f"WEBHOOK_ALLOWED_NETWORKS is not a list of CIDRs: {exc}") from exc
+        if len(self.currency) != 3 or not self.currency.isalpha():
+            raise SettingsError(f"CURRENCY must be a three-letter code, not {self.currency!r}")
         if self.env != "production":
             return
         if not self.secret_key or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
@@ -234,6 +256,11 @@ class Settings:
         reset link opened from the mail viewer reaches the same server.
         """
         return self.public_url.rstrip("/") or f"http://127.0.0.1:{self.port}"
+
+    @property
+    def payments_configured(self) -> bool:
+        """Whether any provider can take a payment (Stripe with a key, or PayPal)."""
+        return bool(self.stripe_api_key or (self.paypal_client_id and self.paypal_client_secret))
 
     @property
     def uploads_path(self) -> Path:

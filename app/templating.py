@@ -72,7 +72,15 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["asset_url"] = asset_url
     app.jinja_env.globals["url_for"] = remembered_url_for
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["minor"] = minor_money
     app.jinja_env.filters["date"] = date
     app.jinja_env.filters["readable"] = readable
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+
+
+def minor_money(amount: int | None, currency: str = "usd") -> str:
+    """An amount in minor units as "12.34 USD"."""
+    if amount is None:
+        return ""
+    return f"{Decimal(amount) / 100:,.2f} {currency.upper()}"

@@ -21,6 +21,14 @@ from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from app.api.auth import REFRESH_COOKIE
+from app.api.payment_schemas import (
+    PaymentCreate,
+    PaymentDetail,
+    PaymentListParams,
+    PaymentOut,
+    PaymentPage,
+    RefundCreate,
+)
 from app.api.schemas import (
     ItemListParams,
     ItemPage,
@@ -58,12 +66,19 @@ ERROR_TEXT = {
     404: "No such resource (or not one the caller may change).",
     409: "The request conflicts with another resource or the resource's state.",
     414: f"The query string is longer than {MAX_QUERY_BYTES:,} bytes.",
+    402: "The payment was declined (problem JSON names the decline).",
     422: "The request body is not valid (problem JSON lists each field).",
     429: "Too many attempts; see Retry-After.",
+    503: "No payment provider could take the payment now; see Retry-After.",
 }
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-PATH_PARAMS = {"item_id": ID_SCHEMA, "endpoint_id": ID_SCHEMA, "delivery_id": ID_SCHEMA}
+PATH_PARAMS = {
+    "item_id": ID_SCHEMA,
+    "endpoint_id": ID_SCHEMA,
+    "delivery_id": ID_SCHEMA,
+    "payment_id": ID_SCHEMA,
+}
 
 REFRESH_COOKIE_PARAMETER = {
     "name": REFRESH_COOKIE,
@@ -327,6 +342,48 @@ OPERATIONS: tuple[Operation, ...] = (
         body=ReplayWindow,
         response=ReplayOut,
         status=202,
+    ),
+    Operation(
+        method="post",
+        path="/payments",
+        endpoint="api.api_payments.create_payment",
+        summary="Buy an item at its price (send an Idempotency-Key header to make retries safe)",
+        tag="payments",
+        body=PaymentCreate,
+        response=PaymentOut,
+        status=201,
+        errors=(402, 503),
+        location=True,
+        error_text={403: "Guests cannot pay."},
+    ),
+    Operation(
+        method="get",
+        path="/payments",
+        endpoint="api.api_payments.list_payments",
+        summary="Your payments, newest first (admins: everyone's)",
+        tag="payments",
+        query=PaymentListParams,
+        response=PaymentPage,
+    ),
+    Operation(
+        method="get",
+        path="/payments/{payment_id}",
+        endpoint="api.api_payments.get_payment",
+        summary="One payment with every provider call made for it",
+        tag="payments",
+        response=PaymentDetail,
+    ),
+    Operation(
+        method="post",
+        path="/payments/{payment_id}/refunds",
+        endpoint="api.api_payments.refund_payment",
+        summary="Refund all or part of a payment (admins only)",
+        tag="payments",
+        body=RefundCreate,
+        response=PaymentDetail,
+        status=201,
+        errors=(409,),
+        error_text={409: "The payment is not refundable now, or the provider refused."},
     ),
     Operation(
         method="get",

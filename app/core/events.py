@@ -29,6 +29,10 @@ Catalogue: type (subject): payload -> subscribers. Every event is counted by typ
 - webhook.endpoint_deleted (webhook): url; webhook.secret_rotated (webhook): -
 - webhook.endpoint_disabled (webhook): reason (410 Gone or five days failing)
   -> outbox: an email to every admin
+- payment.succeeded / payment.failed (payment): amount, currency, provider, status, [error]
+  -> outbox: a receipt email (succeeded); webhooks
+- payment.refunded (payment): amount, currency, provider, status, refunded (this refund)
+  -> outbox: a refund email; webhooks
 
 The seed's CACHE_INVALIDATED, ERROR_OCCURRED and AUDIT_LOG are not events here:
 the cache counts its invalidations in `app_cache_invalidations_total`, errors are
@@ -71,6 +75,9 @@ class EventType(StrEnum):
     WEBHOOK_ENDPOINT_DELETED = "webhook.endpoint_deleted"
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
     WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_REFUNDED = "payment.refunded"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -55,3 +55,28 @@ WEBHOOK_ENDPOINTS_DISABLED = Counter(
 # absent to 1, so the alert on disabled endpoints would miss the first one of each process.
 for _reason in ("gone", "failing"):
     WEBHOOK_ENDPOINTS_DISABLED.labels(reason=_reason)
+PAYMENTS = Counter(
+    "app_payments_total",
+    "Payments reaching a status, by provider (none before an intent exists) and status",
+    ["provider", "status"],
+)
+PAYMENT_FALLBACKS = Counter(
+    "app_payment_fallbacks_total",
+    "Payments that continued with the next provider because one was unavailable",
+    ["from_provider", "to_provider"],
+)
+PAYMENT_UNKNOWN_OUTCOMES = Counter(
+    "app_payment_unknown_outcomes_total",
+    "Provider calls sent without an answer (timeout, dropped, 5xx): left pending, reconciled",
+    ["provider"],
+)
+PAYMENT_PROVIDER_SECONDS = Histogram(
+    "app_payment_provider_seconds",
+    "Time a call to a payment provider took, by operation (intent, charge, refund, lookup)",
+    ["provider", "operation"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+# Likewise the payment series alerts and dashboards read (one provider chain: Stripe, PayPal).
+PAYMENT_FALLBACKS.labels(from_provider="stripe", to_provider="paypal")
+for _provider in ("stripe", "paypal"):
+    PAYMENT_UNKNOWN_OUTCOMES.labels(provider=_provider)

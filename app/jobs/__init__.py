@@ -6,7 +6,8 @@
   a message kind to its task (`emails.py` sends emails);
 - `runner.py` runs the same tasks in-process when there is no broker (`make run`);
 - `imports.py` runs web user imports; `admin.py` lets the jobs page read RQ;
-- `observe.py` puts the backlog and queue depths on /metrics.
+- `observe.py` puts the backlog and queue depths on /metrics;
+- `payments.py` reconciles payments left pending and reports the oldest one's age.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask import Flask
 from app.core.queue_admin import register_queue_admin
 from app.jobs.admin import RqQueueAdmin
 from app.jobs.observe import register_jobs_metrics
+from app.jobs.payments import register_payment_metrics
 from app.jobs.runner import init_runner
 from app.settings import Settings
 
@@ -28,3 +30,4 @@ def init_jobs(app: Flask, settings: Settings) -> None:
     else:
         register_queue_admin(app, RqQueueAdmin(app))
     register_jobs_metrics(app)
+    register_payment_metrics(app)

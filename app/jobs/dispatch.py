@@ -8,6 +8,7 @@ from collections.abc import Callable
 from app.core.metrics import JOB_FAILURES, JOB_SECONDS
 from app.jobs.emails import deliver_email
 from app.jobs.imports import run_user_import
+from app.jobs.payments import reconcile_payment
 from app.jobs.webhooks import deliver_webhook
 from app.services.outbox import Message
 
@@ -17,6 +18,7 @@ TASKS: dict[str, Task] = {
     "email": deliver_email,
     "webhook.deliver": deliver_webhook,
     "job.user_import": run_user_import,
+    "job.payment_reconcile": reconcile_payment,
 }
 
 

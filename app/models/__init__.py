@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.imports import ImportRun
 from app.models.item import ITEM_STATUSES, Item
 from app.models.messaging import Delivery, OutboxMessage, ProcessedMessage
+from app.models.payment import Payment, PaymentEvent, PaymentTransaction
 from app.models.user import ROLES, User
 from app.models.webhooks import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
@@ -17,6 +18,9 @@ __all__ = [
     "ImportRun",
     "Item",
     "OutboxMessage",
+    "Payment",
+    "PaymentEvent",
+    "PaymentTransaction",
     "ProcessedMessage",
     "User",
     "WebhookAttempt",

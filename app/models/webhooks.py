@@ -16,6 +16,9 @@ WebhookEvent = Literal[
     "item.updated",
     "item.deleted",
     "user.created",
+    "payment.succeeded",
+    "payment.failed",
+    "payment.refunded",
 ]
 WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
 """Every event an endpoint may subscribe to (each is in app/core/events.py's catalogue, with

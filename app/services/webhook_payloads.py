@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.core.events import Event, EventType
 from app.models.item import Item
+from app.models.payment import Payment
 from app.models.user import Role
 from app.services.items import ItemOut
 
@@ -46,6 +47,19 @@ class UserCreatedData(BaseModel):
     role: Role
 
 
+class PaymentData(BaseModel):
+    """A payment as it stands after the event (amounts in minor units)."""
+
+    id: int
+    status: str
+    amount: int
+    currency: str
+    provider: str | None = None
+    item_id: int | None = None
+    refunded_amount: int = 0
+    decline_code: str | None = None
+
+
 class TestData(BaseModel):
     """Sent by "Send test event"; any endpoint gets it whatever it subscribes to."""
 
@@ -57,14 +71,20 @@ PAYLOADS: dict[str, tuple[type[BaseModel], ...]] = {
     "item.updated": (ItemUpdatedData, BulkItemsData),
     "item.deleted": (ItemDeletedData, BulkItemsData),
     "user.created": (UserCreatedData,),
+    "payment.succeeded": (PaymentData,),
+    "payment.failed": (PaymentData,),
+    "payment.refunded": (PaymentData,),
     "webhook.test": (TestData,),
 }
-"""The `data` shapes of each event type (payment events are added by the payments module)."""
+"""The `data` shapes of each event type."""
 
 
 def event_data(session: Session, event: Event) -> dict[str, Any]:
     """The `data` of the payload for an event."""
     payload = event.payload
+    if event.subject_type == "payment":
+        payment = session.get(Payment, int(event.subject_id or 0))
+        return _dump(PaymentData.model_validate(payment, from_attributes=True))
     if event.subject_id is None:  # a bulk action over many items
         return _dump(BulkItemsData.model_validate(payload))
     if event.type == EventType.USER_CREATED:

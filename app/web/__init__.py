@@ -15,7 +15,9 @@ from app.web import (
     jobs,
     mailbox,
     ops,
+    payments,
     profile,
+    stripe_hooks,
     webhooks,
 )
 
@@ -35,5 +37,7 @@ def register_blueprints(app: Flask) -> None:
         mailbox,
         webhooks,
         client,
+        payments,
+        stripe_hooks,
     ):
         app.register_blueprint(module.bp)

@@ -19,7 +19,7 @@ from app.htmx import htmx, render
 from app.models.messaging import CHANNELS, DELIVERY_STATES, Delivery
 from app.policy import policy
 from app.security import current_actor
-from app.services import deliveries, webhooks
+from app.services import deliveries, payment, webhooks
 from app.web.responses import see_other
 from app.web.tables import Column, TableSpec, build_view, current_table_args
 
@@ -61,12 +61,18 @@ def _ledger(args: Mapping[str, str]) -> Response:
         channel_choices=[(c, c.title()) for c in CHANNELS],
         retryable=deliveries.RETRYABLE,
         endpoints=_endpoints(view.page.items),
+        payments=_payments(view.page.items),
     )
 
 
 def _endpoints(rows: list[Delivery]) -> dict[int, int]:
     """Webhook rows link to their endpoint's page, where every attempt and answer is."""
     return webhooks.endpoints_of(db.session, [d.id for d in rows if d.channel == "webhook"])
+
+
+def _payments(rows: list[Delivery]) -> dict[int, int]:
+    """Payment rows link to the payment's page, with every provider call."""
+    return payment.payment_of_delivery(db.session, [d.id for d in rows if d.channel == "payment"])
 
 
 def deliveries_page(query: ListQuery, seek: Seek | None) -> Page[Delivery]:
@@ -98,4 +104,5 @@ def retry(delivery_id: int) -> Response:
         retryable=deliveries.RETRYABLE,
         row_error=error,
         endpoints=_endpoints([delivery]),
+        payments=_payments([delivery]),
     )

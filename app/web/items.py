@@ -24,6 +24,7 @@ from app.security import current_actor
 from app.services import items as item_service
 from app.services.items import ItemCreate, ItemPatch
 from app.services.validation import validate
+from app.settings import get_settings
 from app.web.regions import cached_region, viewer_key
 from app.web.responses import see_other
 from app.web.tables import (
@@ -184,6 +185,8 @@ def show(item_id: int) -> Response:
         item=item,
         owner=owners.get(item.owner_id, "—"),
         can_change=item_service.can_change(_me(), item),
+        can_buy=_me().can_write and item.price > 0,
+        payments_on=get_settings().payments_configured,
     )
 
 

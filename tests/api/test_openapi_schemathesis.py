@@ -30,23 +30,35 @@ from app.api.auth import auth_service  # noqa: E402
 from app.api.openapi import OPERATIONS  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import User  # noqa: E402
+from app.payments import get_payment_service  # noqa: E402
 from app.policy import declared_policy  # noqa: E402
 from tests.factories import make_items, make_role_accounts  # noqa: E402
+from tests.payments.memory_provider import MemoryProvider  # noqa: E402
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 STATEFUL_STEPS = int(os.environ.get("SCHEMATHESIS_STATEFUL_STEPS", "10"))
 # A webhook URL's host is judged by what it resolves to (tests resolve no names) and a
 # replay window by its order and length, a password change by the current password being
-# right: rules JSON Schema cannot state, so a schema-valid body may get 422 there. Every
-# other check still runs on these operations.
-JUDGED_BEYOND_SCHEMA = ("create_endpoint", "update_endpoint", "replay", "change_password")
+# right, a payment by its item existing and costing something, a refund by what is left of
+# the payment: rules JSON Schema cannot state, so a schema-valid body may get 422 there.
+# Every other check still runs on these operations.
+JUDGED_BEYOND_SCHEMA = (
+    "create_endpoint",
+    "update_endpoint",
+    "replay",
+    "change_password",
+    "create_payment",
+    "refund_payment",
+)
 ACCEPTED = {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}
 STATEFUL = "stateful"  # scenarios of the stateful phase span operations: they have no label
 
 
 @pytest.fixture
 def fuzz_users(unlimited_app: Flask) -> dict[str, int]:
-    """One account per role (ids by role), and a few items, most of them owned by `user`."""
+    """One account per role (ids by role), and a few items, most of them owned by `user`;
+    payments go to a provider in memory."""
+    get_payment_service(unlimited_app).factory.register(MemoryProvider())
     with unlimited_app.app_context(), db.transaction() as session:
         ids = make_role_accounts(session)
         for n, owner in enumerate(["user", "user", "admin", "user"], start=1):

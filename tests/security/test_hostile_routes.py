@@ -37,6 +37,7 @@ from app.core.sql import SAFE_METHODS
 from app.extensions import db
 from app.models import AuditLog, Item, User, WebhookEndpoint
 from app.models.base import utcnow
+from app.models.payment import Payment
 from app.services import webhooks
 from app.services.items import ItemCreate
 from app.web.tables import TableSpec
@@ -228,6 +229,17 @@ def walk(unlimited_app: Flask) -> Walk:
             actor=Actor(),
         )
         message = webhooks.owe(session, endpoint, "item.created", {"id": item_id}, now=utcnow())
+        payment = Payment(  # a failed one: refunding it is refused before any provider is asked
+            user_id=accounts["user"],
+            item_id=item_id,
+            item_name="an item",
+            amount=1250,
+            currency="usd",
+            status="failed",
+            idempotency_key="walk-payment",
+        )
+        session.add(payment)
+        session.flush()
     return Walk(
         app=app,
         accounts=accounts,
@@ -238,6 +250,7 @@ def walk(unlimited_app: Flask) -> Walk:
             "filename": "css/app.css",
             "endpoint_id": str(endpoint.id),
             "delivery_id": str(message.delivery_id),
+            "payment_id": str(payment.id),
             "run_id": "1",
             "job_id": "no-such-job",
             "message_id": "1",

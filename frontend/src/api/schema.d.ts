@@ -266,6 +266,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your payments, newest first (admins: everyone's) */
+        get: operations["list_payments"];
+        put?: never;
+        /** Buy an item at its price (send an Idempotency-Key header to make retries safe) */
+        post: operations["create_payment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/payments/{payment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One payment with every provider call made for it */
+        get: operations["get_payment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/payments/{payment_id}/refunds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refund all or part of a payment (admins only) */
+        post: operations["refund_payment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -353,6 +405,57 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "payment.succeeded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** payment.succeeded, signed per Standard Webhooks */
+        post: operations["payment.succeeded"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "payment.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** payment.failed, signed per Standard Webhooks */
+        post: operations["payment.failed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "payment.refunded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** payment.refunded, signed per Standard Webhooks */
+        post: operations["payment.refunded"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "webhook.test": {
         parameters: {
             query?: never;
@@ -427,7 +530,7 @@ export interface components {
              */
             url: string;
             /** Events */
-            events: ("item.created" | "item.updated" | "item.deleted" | "user.created")[];
+            events: ("item.created" | "item.updated" | "item.deleted" | "user.created" | "payment.succeeded" | "payment.failed" | "payment.refunded")[];
             /**
              * Description
              * @default
@@ -446,7 +549,7 @@ export interface components {
              */
             url?: string;
             /** Events */
-            events?: ("item.created" | "item.updated" | "item.deleted" | "user.created")[];
+            events?: ("item.created" | "item.updated" | "item.deleted" | "user.created" | "payment.succeeded" | "payment.failed" | "payment.refunded")[];
             /** Description */
             description?: string;
             /** Enabled */
@@ -669,6 +772,276 @@ export interface components {
             confirm_password: string;
         };
         /**
+         * PaymentCreate
+         * @description Buy one item at its price in the database; card details never come here, only the
+         *     PaymentMethod id Stripe.js made (omit it to pay with PayPal).
+         */
+        PaymentCreate: {
+            /** Item Id */
+            item_id: number;
+            /** Payment Method */
+            payment_method?: string;
+        };
+        /**
+         * PaymentData
+         * @description A payment as it stands after the event (amounts in minor units).
+         */
+        PaymentData: {
+            /** Id */
+            id: number;
+            /** Status */
+            status: string;
+            /** Amount */
+            amount: number;
+            /** Currency */
+            currency: string;
+            /**
+             * Provider
+             * @default null
+             */
+            provider?: string | null;
+            /**
+             * Item Id
+             * @default null
+             */
+            item_id?: number | null;
+            /**
+             * Refunded Amount
+             * @default 0
+             */
+            refunded_amount?: number;
+            /**
+             * Decline Code
+             * @default null
+             */
+            decline_code?: string | null;
+        };
+        /** PaymentDetail */
+        PaymentDetail: {
+            /** Id */
+            id: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "requires_action" | "succeeded" | "failed" | "refunded" | "partially_refunded";
+            /**
+             * Amount
+             * @description Minor units (cents) of the item's price when bought.
+             */
+            amount: number;
+            /** Currency */
+            currency: string;
+            /**
+             * Provider
+             * @description stripe or paypal; null before an intent exists.
+             */
+            provider: string | null;
+            /** Item Id */
+            item_id: number | null;
+            /** Item Name */
+            item_name: string;
+            /** Refunded Amount */
+            refunded_amount: number;
+            /**
+             * Decline Code
+             * @default null
+             */
+            decline_code?: string | null;
+            /**
+             * Failure Message
+             * @default null
+             */
+            failure_message?: string | null;
+            /**
+             * Client Secret
+             * @description With status requires_action on Stripe: for Stripe.js.
+             * @default null
+             */
+            client_secret?: string | null;
+            /**
+             * Approval Url
+             * @description With status requires_action on PayPal: send the buyer here.
+             * @default null
+             */
+            approval_url?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Transactions */
+            transactions: components["schemas"]["PaymentTransactionOut"][];
+        };
+        /**
+         * PaymentFailedEvent
+         * @description The body of a payment.failed delivery.
+         */
+        PaymentFailedEvent: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "payment.failed";
+            /**
+             * Timestamp
+             * Format: date-time
+             * @description When the event happened.
+             */
+            timestamp: string;
+            data: components["schemas"]["PaymentData"];
+        };
+        /** PaymentOut */
+        PaymentOut: {
+            /** Id */
+            id: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "requires_action" | "succeeded" | "failed" | "refunded" | "partially_refunded";
+            /**
+             * Amount
+             * @description Minor units (cents) of the item's price when bought.
+             */
+            amount: number;
+            /** Currency */
+            currency: string;
+            /**
+             * Provider
+             * @description stripe or paypal; null before an intent exists.
+             */
+            provider: string | null;
+            /** Item Id */
+            item_id: number | null;
+            /** Item Name */
+            item_name: string;
+            /** Refunded Amount */
+            refunded_amount: number;
+            /**
+             * Decline Code
+             * @default null
+             */
+            decline_code?: string | null;
+            /**
+             * Failure Message
+             * @default null
+             */
+            failure_message?: string | null;
+            /**
+             * Client Secret
+             * @description With status requires_action on Stripe: for Stripe.js.
+             * @default null
+             */
+            client_secret?: string | null;
+            /**
+             * Approval Url
+             * @description With status requires_action on PayPal: send the buyer here.
+             * @default null
+             */
+            approval_url?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** PaymentPage */
+        PaymentPage: {
+            /** Items */
+            items: components["schemas"]["PaymentOut"][];
+            /** Page */
+            page: number;
+            /** Per Page */
+            per_page: number;
+            /** Total */
+            total: number;
+            /** Pages */
+            pages: number;
+        };
+        /**
+         * PaymentRefundedEvent
+         * @description The body of a payment.refunded delivery.
+         */
+        PaymentRefundedEvent: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "payment.refunded";
+            /**
+             * Timestamp
+             * Format: date-time
+             * @description When the event happened.
+             */
+            timestamp: string;
+            data: components["schemas"]["PaymentData"];
+        };
+        /**
+         * PaymentSucceededEvent
+         * @description The body of a payment.succeeded delivery.
+         */
+        PaymentSucceededEvent: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "payment.succeeded";
+            /**
+             * Timestamp
+             * Format: date-time
+             * @description When the event happened.
+             */
+            timestamp: string;
+            data: components["schemas"]["PaymentData"];
+        };
+        /** PaymentTransactionOut */
+        PaymentTransactionOut: {
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @example intent
+             * @example charge
+             * @example refund
+             * @example lookup
+             */
+            kind: string;
+            /** Provider */
+            provider: string;
+            /**
+             * Outcome
+             * @example succeeded
+             * @example requires_action
+             * @example declined
+             * @example unknown
+             * @example error
+             */
+            outcome: string;
+            /**
+             * Amount
+             * @default null
+             */
+            amount?: number | null;
+            /**
+             * Error Class
+             * @default null
+             */
+            error_class?: string | null;
+            /**
+             * Decline Code
+             * @default null
+             */
+            decline_code?: string | null;
+            /** Duration Ms */
+            duration_ms: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /**
          * Problem
          * @description RFC 9457 problem details; `errors` maps a field or parameter to its message.
          */
@@ -711,6 +1084,14 @@ export interface components {
              * @description Required to change the email (password resets are sent there).
              */
             current_password?: string;
+        };
+        /**
+         * RefundCreate
+         * @description Refund part of a payment (`amount` in minor units), or all that is left without it.
+         */
+        RefundCreate: {
+            /** Amount */
+            amount?: number;
         };
         /** ReplayOut */
         ReplayOut: {
@@ -906,7 +1287,7 @@ export interface components {
             /** Description */
             description: string;
             /** Events */
-            events: ("item.created" | "item.updated" | "item.deleted" | "user.created")[];
+            events: ("item.created" | "item.updated" | "item.deleted" | "user.created" | "payment.succeeded" | "payment.failed" | "payment.refunded")[];
             /** Enabled */
             enabled: boolean;
             /**
@@ -947,7 +1328,7 @@ export interface components {
             /** Description */
             description: string;
             /** Events */
-            events: ("item.created" | "item.updated" | "item.deleted" | "user.created")[];
+            events: ("item.created" | "item.updated" | "item.deleted" | "user.created" | "payment.succeeded" | "payment.failed" | "payment.refunded")[];
             /** Enabled */
             enabled: boolean;
             /**
@@ -2303,6 +2684,271 @@ export interface operations {
             };
         };
     };
+    list_payments: {
+        parameters: {
+            query?: {
+                sort?: "id" | "amount" | "status" | "created_at";
+                dir?: "asc" | "desc";
+                page?: number;
+                per_page?: number;
+                /** @description Case-insensitive substring. */
+                q?: string;
+                status?: "pending" | "requires_action" | "succeeded" | "failed" | "refunded" | "partially_refunded";
+                provider?: "stripe" | "paypal";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentPage"];
+                };
+            };
+            /** @description A query parameter is not valid (problem JSON names it). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The query string is longer than 4,096 bytes. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_payment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PaymentCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description URL of the new resource */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentOut"];
+                };
+            };
+            /** @description No valid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The payment was declined (problem JSON names the decline). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Guests cannot pay. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The query string is longer than 4,096 bytes. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not valid (problem JSON lists each field). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No payment provider could take the payment now; see Retry-After. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_payment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentDetail"];
+                };
+            };
+            /** @description No valid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not one the caller may change). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The query string is longer than 4,096 bytes. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    refund_payment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentDetail"];
+                };
+            };
+            /** @description No valid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or not one the caller may change). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The payment is not refundable now, or the provider refused. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The query string is longer than 4,096 bytes. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not valid (problem JSON lists each field). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     openapi_document: {
         parameters: {
             query?: never;
@@ -2436,6 +3082,93 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UserCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received. Any other answer is retried on the schedule; 410 Gone disables the endpoint; 429 and 503 may send Retry-After. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "payment.succeeded": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id: the same on every retry and replay; dedupe by it. */
+                "webhook-id": string;
+                /** @description Unix seconds of this attempt; reject old ones. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>` (two during a secret rotation); verify with any Standard Webhooks library. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PaymentSucceededEvent"];
+            };
+        };
+        responses: {
+            /** @description Received. Any other answer is retried on the schedule; 410 Gone disables the endpoint; 429 and 503 may send Retry-After. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "payment.failed": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id: the same on every retry and replay; dedupe by it. */
+                "webhook-id": string;
+                /** @description Unix seconds of this attempt; reject old ones. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>` (two during a secret rotation); verify with any Standard Webhooks library. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PaymentFailedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received. Any other answer is retried on the schedule; 410 Gone disables the endpoint; 429 and 503 may send Retry-After. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "payment.refunded": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id: the same on every retry and replay; dedupe by it. */
+                "webhook-id": string;
+                /** @description Unix seconds of this attempt; reject old ones. */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>` (two during a secret rotation); verify with any Standard Webhooks library. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PaymentRefundedEvent"];
             };
         };
         responses: {
