@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,12 +34,19 @@ from app.core.metrics import (
     PAYMENT_FALLBACKS,
     PAYMENT_PROVIDER_SECONDS,
     PAYMENT_UNKNOWN_OUTCOMES,
+    PAYMENTS,
 )
 from app.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.models.base import MAX_ID, utcnow
 from app.models.item import Item
 from app.models.messaging import Delivery
-from app.models.payment import Payment, PaymentTransaction
+from app.models.payment import (
+    PAYMENT_STATUSES,
+    Payment,
+    PaymentTransaction,
+    ProviderName,
+    TransactionKind,
+)
 from app.models.user import User
 from app.services.outbox import add_message
 from app.services.payment_providers import (
@@ -95,6 +102,15 @@ Transaction = Callable[[], AbstractContextManager[Session]]
 LEASE = timedelta(seconds=60)
 MAX_AMOUNT = 99_999_999  # minor units: Stripe's own limit for most currencies
 RECONCILE_DELAYS = (10, 60, 300, 1800, 7200)  # seconds before each reconciliation try
+
+
+# Every provider's series exist from the start at 0: a counter or histogram absent until
+# its first payment hides it from the dashboard and from alerts built on increase().
+for _provider in get_args(ProviderName):
+    for _status in PAYMENT_STATUSES:
+        PAYMENTS.labels(provider=_provider, status=_status)
+    for _kind in get_args(TransactionKind):
+        PAYMENT_PROVIDER_SECONDS.labels(provider=_provider, operation=_kind)
 
 
 class PaymentDeclined(AppError):

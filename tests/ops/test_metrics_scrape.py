@@ -46,8 +46,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.rabbitmq]
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Payments are built in parallel; their metrics will be exactly these. They are checked
-# only once app.services.payment exists (then a payment must be exercised below too).
+# The payment metrics; their series exist at 0 from the start (app/services/payment.py), so
+# a scrape shows them before the first payment.
 PAYMENT_METRICS = frozenset(
     {
         "app_payments_total",
