@@ -18,22 +18,19 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import StreamLostError
-from sqlalchemy import create_engine, text
 
-from app.core import migrations
 from app.jobs.bridge import job_id
 from app.jobs.queues import DELIVERY_LIMIT, RETRY_DELAYS
 from app.jobs.relay import Relay
 from app.services.outbox import Message
-from app.settings import normalize_database_url
-from tests.conftest import RUN_ID, login, make_settings, require
+from tests.conftest import login, make_settings, require
 from tests.factories import make_role_accounts
+from tests.faults.databases import own_database
 from tests.faults.jobs_stack import (
     JobsStack,
     RecordingBridge,
@@ -51,17 +48,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.rabbitmq]
 @pytest.fixture(scope="module")
 def jobs_db() -> Iterator[str]:
     """A database of its own: relays, bridges and workers in other processes commit."""
-    base = normalize_database_url(require("DATABASE_URL"))
-    name = f"test_jobfaults_{RUN_ID}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-    migrations.upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with own_database("jobfaults") as url:
+        yield url
 
 
 @pytest.fixture

@@ -16,20 +16,18 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from app import create_app
-from app.core import migrations
 from app.extensions import db
-from app.settings import normalize_database_url
-from tests.conftest import RUN_ID, login, make_settings, require
+from tests.conftest import login, make_settings, require
 from tests.factories import PASSWORD, make_role_accounts
+from tests.faults.databases import own_database
 from tests.faults.proxy import FaultProxy
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -40,17 +38,8 @@ HANG_BUDGET_SECONDS = 1.0  # a hung service must still be answered within this
 @pytest.fixture(scope="module")
 def fault_db() -> Iterator[str]:
     """A database of its own: these apps commit, and other tests expect empty tables."""
-    base = normalize_database_url(require("DATABASE_URL"))
-    name = f"test_faults_{RUN_ID}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-    migrations.upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with own_database("faults") as url:
+        yield url
 
 
 @pytest.fixture
