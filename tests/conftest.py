@@ -352,3 +352,15 @@ def redis_apps(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)
+
+
+def role_tokens(client: FlaskClient) -> dict[str, dict[str, str]]:
+    """Authorization headers by role, from the API's own sign-in (the three role accounts)."""
+    out = {}
+    for role in ("admin", "user", "guest"):
+        response = client.post(
+            "/api/v1/auth/login", json={"email": f"{role}@example.com", "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.json
+        out[role] = {"Authorization": f"Bearer {response.json['access_token']}"}
+    return out

@@ -19,8 +19,8 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models.item import Item
-from tests.conftest import _build_app, free_port, make_settings
-from tests.factories import PASSWORD, make_role_accounts
+from tests.conftest import _build_app, free_port, make_settings, role_tokens
+from tests.factories import make_role_accounts
 from tests.payments.fake_paypal import FakePayPal
 from tests.payments.proxy import RecordingProxy
 
@@ -126,14 +126,7 @@ def api(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def tokens(api: FlaskClient) -> dict[str, dict[str, str]]:
-    out = {}
-    for role in ("admin", "user", "guest"):
-        response = api.post(
-            "/api/v1/auth/login", json={"email": f"{role}@example.com", "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.json
-        out[role] = {"Authorization": f"Bearer {response.json['access_token']}"}
-    return out
+    return role_tokens(api)
 
 
 def item_id(app: Flask, name: str = "Lamp") -> int:

@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.extensions import db
-from tests.conftest import _build_app, make_settings
-from tests.factories import PASSWORD, make_role_accounts
+from tests.conftest import _build_app, make_settings, role_tokens
+from tests.factories import make_role_accounts
 from tests.webhooks.receiver import Receiver, start_receiver
 
 
@@ -42,12 +42,4 @@ def api(api_app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def tokens(api: FlaskClient) -> dict[str, dict[str, str]]:
-    """Authorization headers by role, from the API's own sign-in."""
-    out = {}
-    for role in ("admin", "user", "guest"):
-        response = api.post(
-            "/api/v1/auth/login", json={"email": f"{role}@example.com", "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.json
-        out[role] = {"Authorization": f"Bearer {response.json['access_token']}"}
-    return out
+    return role_tokens(api)
