@@ -2,9 +2,10 @@
 
 Manual acks with a prefetch limit. The job id is derived from the message id, and
 RQ refuses a second job with that id, so a redelivered message (a bridge killed
-between enqueue and ack) makes no second job. While Redis is down the message is
-neither acked nor returned: the bridge waits, keeping the connection alive, and
-enqueues once Redis is back, so no delivery attempt is burnt on our outage.
+between enqueue and ack) makes no second job. While Redis is down or hung (its
+client has a read timeout) the message is neither acked nor returned: the bridge
+waits, keeping the connection alive, and enqueues once Redis is back, so no
+delivery attempt is burnt on our outage.
 Undecodable messages and routing keys with no task go to the dead-letter queue
 with the reason; a message that keeps failing here is returned until RabbitMQ's
 delivery limit dead-letters it. The bridge also records what reaches the
@@ -101,6 +102,9 @@ class Bridge:
     def _on_message(
         self, channel: BlockingChannel, method: Basic.Deliver, props: BasicProperties, body: bytes
     ) -> None:
+        if self._stop.is_set():  # prefetched before the stop: back to the queue, untried
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            return
         try:
             payload = json.loads(body)
             message_id = str(int(props.message_id))

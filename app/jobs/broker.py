@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import ChannelClosedByBroker
 
 from app.jobs.queues import BINDINGS, DELIVERY_LIMIT, QUEUE_NAMES, Names
 
@@ -18,6 +19,15 @@ def connect(url: str, *, heartbeat: int = 30) -> pika.BlockingConnection:
     return pika.BlockingConnection(params)
 
 
+PRECONDITION_FAILED = 406
+
+
+class TopologyMismatch(RuntimeError):
+    """A queue exists with other arguments (an older delivery limit, say). RabbitMQ cannot
+    change a queue's arguments, so retrying would loop forever: the process stops and says
+    what to do."""
+
+
 def declare_topology(channel: BlockingChannel, names: Names) -> None:
     """The exchange, a quorum queue per kind of work with a delivery limit, and the DLQ."""
     channel.exchange_declare(names.exchange, exchange_type="topic", durable=True)
@@ -25,13 +35,20 @@ def declare_topology(channel: BlockingChannel, names: Names) -> None:
     channel.queue_declare(names.dead_queue, durable=True)
     channel.queue_bind(names.dead_queue, names.dead_exchange)
     for queue in QUEUE_NAMES:
-        channel.queue_declare(
-            names.queue(queue),
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-delivery-limit": DELIVERY_LIMIT,
-                "x-dead-letter-exchange": names.dead_exchange,
-            },
-        )
+        arguments = {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": names.dead_exchange,
+        }
+        try:
+            channel.queue_declare(names.queue(queue), durable=True, arguments=arguments)
+        except ChannelClosedByBroker as exc:
+            if exc.reply_code != PRECONDITION_FAILED:
+                raise
+            raise TopologyMismatch(
+                f"RabbitMQ queue {names.queue(queue)!r} exists with other arguments than "
+                f"{arguments} ({exc.reply_text}). Stop the relays, let the previous "
+                "version's bridges empty it, delete it (rabbitmqctl delete_queue "
+                f"{names.queue(queue)}) and start this version: it is declared anew."
+            ) from exc
         channel.queue_bind(names.queue(queue), names.exchange, routing_key=BINDINGS[queue])

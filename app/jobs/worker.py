@@ -26,17 +26,24 @@ from app.settings import get_settings
 log = logging.getLogger(__name__)
 
 
-def rq_connection(url: str) -> redis.Redis:
-    """RQ's own client: its blocking reads need longer timeouts than a web request's."""
-    return redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+READ_TIMEOUT = 2.0  # seconds; RQ's short commands (enqueue, counts) answer in milliseconds
 
 
-def queues(app: Flask) -> list[Queue]:
+def rq_connection(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> redis.Redis:
+    """RQ's own client. A hung Redis raises after `read_timeout` instead of blocking the
+    bridge, the jobs page or a metrics scrape forever; a worker passes None, since RQ sets a
+    read timeout above its own blocking dequeue wait."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=read_timeout, health_check_interval=30
+    )
+
+
+def queues(app: Flask, *, read_timeout: float | None = READ_TIMEOUT) -> list[Queue]:
     """This app's RQ queues, in the order a worker serves them."""
     settings = get_settings(app)
     if not settings.redis_url:
         raise RuntimeError("RQ workers need REDIS_URL")
-    connection = rq_connection(settings.redis_url)
+    connection = rq_connection(settings.redis_url, read_timeout=read_timeout)
     names = Names(settings.queue_prefix)
     return [Queue(names.queue(q), connection=connection) for q in QUEUE_NAMES]
 
@@ -45,7 +52,7 @@ def make_worker(app: Flask, *, name: str | None = None) -> Worker:
     """A worker whose jobs run under `app`, telling the ledger when a work-horse dies."""
     tasks.use_app(app)
     _compile_email_templates(app)
-    serving = queues(app)
+    serving = queues(app, read_timeout=None)
 
     def horse_killed(job: Job, pid: int, status: int, _rusage: Any) -> None:
         log.warning("work-horse %s died (status %s) running %s", pid, status, job.id)

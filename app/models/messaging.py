@@ -82,7 +82,9 @@ class Delivery(TimestampMixin, Base):
     next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[int | None] = mapped_column(
-        ForeignKey("outbox.id", ondelete="SET NULL")
+        # checked at commit on PostgreSQL: an entry takes its message's id from the outbox
+        # sequence as it is inserted, before the message (app/services/outbox.py)
+        ForeignKey("outbox.id", ondelete="SET NULL", deferrable=True, initially="DEFERRED")
     )  # the outbox message that carries it now (a retry makes a new one)
 
 

@@ -25,8 +25,10 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import StreamLostError
 
 from app.jobs.bridge import job_id
+from app.jobs.broker import connect
 from app.jobs.queues import DELIVERY_LIMIT, RETRY_DELAYS
 from app.jobs.relay import Relay
+from app.jobs.worker import READ_TIMEOUT
 from app.services.outbox import Message
 from tests.conftest import login, make_settings, require
 from tests.factories import make_role_accounts
@@ -325,6 +327,60 @@ def test_a_bridge_told_to_stop_during_a_redis_outage_stops_and_gives_the_message
     assert not thread.is_alive()
     assert stack.broker_ready(stack.names.queue("emails")) == 1  # waiting for the next bridge
     assert stack.rq_job_ids() == []
+
+
+def test_a_bridge_stuck_on_a_hung_redis_stops_when_told_and_the_next_enqueues_once(
+    stack: JobsStack, redis_proxy: FaultProxy, sink: SmtpSink
+) -> None:
+    client = stack.app.test_client()
+    for i in range(3):
+        sign_up(client, f"user{i}@example.com")
+    redis_proxy.pause()  # Redis accepts and reads, and never answers
+    stuck = RecordingBridge(stack.app_with(redis_url=redis_proxy.url(require("REDIS_URL"))))
+    stack.relay()
+    stop = stack.bridge(stuck)
+    wait_until(lambda: len(stuck.seen) == 1, 15, "the bridge to take a message")
+    time.sleep(READ_TIMEOUT + 1.0)  # past the read timeout: held, not stuck in a read
+    assert len(stuck.seen) == 1 and stack.rq_job_ids() == []
+    stop.set()  # SIGTERM: a bridge blocked in a read would never see it
+    [(_, thread)] = [t for t in stack._threads if t[0] is stop]
+    thread.join(timeout=READ_TIMEOUT * 3 + 5)
+    assert not thread.is_alive()
+    assert stack.broker_ready(stack.names.queue("emails")) == 3  # given back, for the next
+
+    redis_proxy.restore()
+    bridge = RecordingBridge(stack.app_with(redis_url=redis_proxy.url(require("REDIS_URL"))))
+    stack.bridge(bridge)
+    wait_until(lambda: len(stack.rq_job_ids()) == 3, 30, "every message as a job")
+    assert sorted(stack.rq_job_ids()) == sorted(
+        job_id(stack.names, str(m.id)) for m in stack.outbox()
+    )
+    stack.work_here(lambda: sink.count() == 3, 60)
+    assert sink.message_ids() == _expected_message_ids(stack)
+
+
+def test_messages_a_crashing_consumer_hands_back_are_not_dead_lettered_by_the_crashes(
+    stack: JobsStack,
+) -> None:
+    """RabbitMQ 3.10 counts a message returned by a closed channel as a failed delivery, so
+    every bridge crash with messages in hand spends one of their deliveries: the limit must
+    leave room for many crashes before it calls a message poison."""
+    sign_up(stack.app.test_client(), "ada@example.com")
+    assert Relay(stack.app).publish_batch() == 1
+    crashes = 6  # more than a limit of 5 allowed
+    for _ in range(crashes):  # take the message and vanish without an ack, as a killed bridge
+        connection = connect(require("RABBITMQ_URL"))
+        channel = connection.channel()
+        method, _, _ = channel.basic_get(stack.names.queue("emails"))
+        assert method is not None
+        connection.close()
+    bridge = RecordingBridge(stack.app)
+    stack.bridge(bridge)
+    [message] = stack.outbox()
+    wait_until(lambda: stack.rq_job_ids() == [job_id(stack.names, str(message.id))], 15, "job")
+    assert bridge.seen == [(str(message.id), True)]
+    assert stack.outbox()[0].dead_at is None and stack.deliveries()[0].state == "pending"
+    assert crashes < DELIVERY_LIMIT
 
 
 class _PoisonBridge(RecordingBridge):

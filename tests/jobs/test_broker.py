@@ -24,13 +24,14 @@ from app.core.netguard import Rules, parse_networks
 from app.extensions import db
 from app.jobs import tasks
 from app.jobs.bridge import Bridge
-from app.jobs.broker import connect
+from app.jobs.broker import TopologyMismatch, connect, declare_topology
 from app.jobs.queues import QUEUE_NAMES, Names
 from app.jobs.relay import Relay
 from app.jobs.worker import queues
 from app.models import Delivery, OutboxMessage
 from app.services import items as item_service
 from app.services import webhooks
+from app.settings import get_settings
 from tests.conftest import make_settings, require
 from tests.factories import PASSWORD, make_user
 from tests.webhooks.receiver import start_receiver
@@ -140,3 +141,17 @@ def test_a_webhook_delivery_runs_on_the_webhooks_queue(broker_app: Flask, tmp_pa
             assert db.session.scalars(select(Delivery.state)).all() == ["sent"]
     finally:
         receiver.stop()
+
+
+def test_a_queue_declared_with_an_older_delivery_limit_stops_the_process_with_what_to_do(
+    broker_app: Flask,
+) -> None:
+    names = Names(get_settings(broker_app).queue_prefix)
+    connection = connect(require("RABBITMQ_URL"))
+    try:
+        old = {"x-queue-type": "quorum", "x-delivery-limit": 5}
+        connection.channel().queue_declare(names.queue("emails"), durable=True, arguments=old)
+        with pytest.raises(TopologyMismatch, match=f"delete_queue {names.queue('emails')}"):
+            declare_topology(connection.channel(), names)
+    finally:
+        connection.close()
