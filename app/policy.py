@@ -25,7 +25,7 @@ from app.core.sessions import FallbackSession
 from app.core.sql import SAFE_METHODS
 from app.edge import is_api_request
 from app.errors import Forbidden, Unauthorized
-from app.extensions import csrf
+from app.security import check_csrf
 
 log = logging.getLogger(__name__)
 
@@ -101,4 +101,4 @@ def register_policy_enforcement(app: Flask, *, public_endpoints: tuple[str, ...]
         # back), not told its form expired. The API uses bearer tokens, no cookies.
         unsafe = request.method not in SAFE_METHODS and not is_api_request()
         if unsafe and current_app.config.get("WTF_CSRF_ENABLED", True):
-            csrf.protect(apply_exemptions=True)
+            check_csrf()

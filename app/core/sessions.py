@@ -32,6 +32,8 @@ from app.core.breaker import ServiceDown
 from app.core.redis_conn import GuardedRedis
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
+CSRF_KEY = "csrf_token"  # Flask-WTF's raw token in the session (WTF_CSRF_FIELD_NAME)
+OUTAGE_CSRF_KEY = "_csrf_outage"  # the token a stand-in session gave this browser's forms
 BROWSER_SESSION_TTL = 24 * 3600
 ANONYMOUS_SESSION_TTL = 3600
 _serializer = TaggedJSONSerializer()
@@ -106,7 +108,9 @@ class RedisSessionInterface(SessionInterface):
             except ServiceDown:
                 return FallbackSession(carried, signed_in_elsewhere=True)
             if raw is not None:
-                return ServerSession(_serializer.loads(raw), sid=sid, new=False)  # type: ignore[arg-type]
+                found = ServerSession(_serializer.loads(raw), sid=sid, new=False)  # type: ignore[arg-type]
+                _keep_outage_token(found, carried)
+                return found
         elif self.redis.breaker.state == "open":
             return FallbackSession(carried)
         session = ServerSession(carried, sid=secrets.token_urlsafe(32), new=True)
@@ -197,3 +201,15 @@ def rotate_session(session: SessionMixin) -> None:
         session.rotated_from = session.sid if not session.new else None
         session.sid = secrets.token_urlsafe(32)
         session.modified = True
+
+
+def _keep_outage_token(session: ServerSession, carried: dict[str, Any]) -> None:
+    """A signed-in browser that loaded a public form (sign-in, sign-up) while Redis could
+    not read its session holds a stand-in token; its session has another. The stand-in
+    token is kept beside it as a second valid one (app/security.py checks both), so
+    neither that form nor one loaded before the outage fails, and the fallback cookie is
+    dropped."""
+    token = carried.get(CSRF_KEY)
+    if isinstance(token, str) and token != session.get(CSRF_KEY):
+        session[OUTAGE_CSRF_KEY] = token
+    session.carried = bool(carried)

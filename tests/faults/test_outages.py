@@ -207,3 +207,40 @@ def test_database_outage_answers_503_fast_and_recovers(
     time.sleep(2.2)
     assert member.get("/items?q=lamp").status_code == 200
     assert outage_app.test_client().get("/api/v1/items", headers=bearer).status_code == 200
+
+
+def _csrf_in(page: Any) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert found, page.get_data(as_text=True)[:300]
+    return found.group(1)
+
+
+def test_a_signed_in_browser_that_loaded_the_sign_in_form_during_the_outage_can_use_it_after(
+    outage_app: Flask, proxies: dict[str, FaultProxy]
+) -> None:
+    """Its session cookie came along, but Redis could not read the session: the form got a
+    stand-in token. After the outage the same browser's real session answers, and the
+    form it holds must still work, as must the forms it loaded before the outage."""
+    outage_app.config["WTF_CSRF_ENABLED"] = True
+    client = outage_app.test_client()
+    form = {"email": "user@example.com", "password": PASSWORD}
+    token = _csrf_in(client.get("/login"))
+    assert client.post("/login", data={**form, "csrf_token": token}).status_code == 303
+    before = _csrf_in(client.get("/profile/edit"))  # a form loaded before the outage
+    proxies["redis"].cut()
+    try:
+        for _ in range(3):  # trip the breaker, then load the form
+            page = client.get("/login")
+        assert page.status_code == 200
+        during = _csrf_in(page)
+    finally:
+        proxies["redis"].restore()
+    time.sleep(2.2)
+    assert during != before
+    edit = {"name": "Renamed", "email": "user@example.com", "csrf_token": before}
+    assert client.post("/profile", data=edit).status_code in (200, 303)
+    forged = during[:-4] + ("AAAA" if not during.endswith("AAAA") else "BBBB")
+    assert client.post("/login", data={**form, "csrf_token": forged}).status_code == 400
+    response = client.post("/login", data={**form, "csrf_token": during})
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    assert client.get("/items").status_code == 200
