@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 from app import create_app
 from app.core.events import EventBus
 from app.extensions import db
-from app.models import Delivery, OutboxMessage
+from app.models import Delivery, OutboxMessage, User
 from app.services.outbox import NOTIFY_CHANNEL, OutboxHandler, add_message
 from tests.conftest import make_settings
 from tests.factories import PASSWORD
@@ -55,7 +55,7 @@ def _sign_up(app: Flask, email: str) -> int:
     return counted[0]
 
 
-def test_a_welcome_email_costs_a_sign_up_two_statements_and_commits_linked(
+def test_a_welcome_email_costs_a_sign_up_one_statement_and_commits_linked(
     pg_jobs_app: Flask,
 ) -> None:
     bus = EventBus.get_instance()
@@ -66,18 +66,27 @@ def test_a_welcome_email_costs_a_sign_up_two_statements_and_commits_linked(
     finally:
         bus.subscribe(OutboxHandler())
     with_email = _sign_up(pg_jobs_app, "ada@example.com")
-    assert with_email - without == 2  # the ledger entry's insert, the message's insert
+    assert with_email - without == 1  # the ledger entry and its message, in one statement
 
     with pg_jobs_app.app_context():
         delivery = db.session.scalars(
             select(Delivery).where(Delivery.recipient == "ada@example.com")
         ).one()
+        assert (delivery.kind, delivery.state, delivery.attempts) == ("welcome", "pending", 0)
+        assert delivery.summary == "Welcome to Ledgerly" and delivery.created_at is not None
         message = db.session.get(OutboxMessage, delivery.message_id)
         assert message is not None and message.kind == "email.welcome"
         assert message.payload["delivery_id"] == delivery.id
+        assert message.payload["user_id"] == delivery_user_id(pg_jobs_app, "ada@example.com")
+        assert message.published_at is None and message.available_at is not None
         later = add_message(db.session, "job.noop", {})  # the sequence moved past it
         assert later.id > message.id
         db.session.rollback()
+
+
+def delivery_user_id(app: Flask, email: str) -> int:
+    with app.app_context():
+        return db.session.scalars(select(User.id).where(User.email == email)).one()
 
 
 def test_a_committed_outbox_row_notifies_the_relay_and_a_rolled_back_one_does_not(
