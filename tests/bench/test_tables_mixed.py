@@ -1,0 +1,26 @@
+"""bench/tables.py's mixed browsing: thousands of distinct URLs, every one a real page."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.extensions import db
+from bench.tables import MIXED_PAGES, mixed_paths
+from tests.factories import make_items
+
+
+def test_the_mixed_urls_are_distinct_and_each_answers_a_page_of_rows(
+    app: Flask, as_user: FlaskClient, accounts: dict[str, int]
+) -> None:
+    with app.app_context(), db.transaction() as session:
+        names = [f"{w} Falcon {n}" for n in range(30) for w in ("Amber", "Misty")]
+        make_items(session, accounts["user"], [(name, "9.99", "active") for name in names])
+    paths = mixed_paths()
+    assert len(set(paths)) == len(paths) > 3_000
+    assert {p.rsplit("page=", 1)[1] for p in paths} == {str(n) for n in range(1, MIXED_PAGES + 1)}
+    for path in [*paths[::97], "/items?q=falcon&sort=price&dir=desc&page=1"]:
+        response = as_user.get(path)
+        assert response.status_code == 200, path
+    first = as_user.get("/items?q=amber&sort=name&dir=asc&page=1").get_data(as_text=True)
+    assert "Amber Falcon 0" in first and "Misty Falcon" not in first
