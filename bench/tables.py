@@ -22,8 +22,9 @@ a short warm-up, logged in (session cookie for the pages, bearer token for the A
 /items page 1 (on both copies), a deep page reached by keyset cursor (the URL a user
 reaches through the pager), the last page, the same deep page by plain OFFSET, a
 sorted page, a search, GET /api/v1/items, and mixed browsing: each request one of 3,840
-distinct URLs at random (every sort column and direction, pages 1-20, no search or one of
-15 words), as real users send them, so mostly missing the region cache. The targets of
+distinct URLs at random (every sort column and direction, pages 1-20; one in five
+searches for one of 15 words), as real users send them, so mostly missing the region
+cache. The targets of
 issue 18: page 1, its first render (cache off) and mixed browsing each at least 15% of
 bare's req/s. The bare endpoint runs first and last;
 "% of bare" is against the mean of the two. Every URL is fetched once beforehand and must
@@ -89,6 +90,7 @@ MIXED_SORTS = ("created_at", "updated_at", "name", "price", "status", "id")
 MIXED_TERMS = ("", "amber", "cobalt", "falcon", "globe", "harbor", "lunar", "misty", "olive")
 MIXED_TERMS += ("polar", "quiet", "rustic", "silver", "beacon", "drum", "island")
 MIXED_PAGES = 20
+MIXED_SEARCH_SHARE = 0.2  # of requests; the rest browse (sort, direction, page) unsearched
 DEEP_MAX_P99 = 1.5  # deep page p99 within 1.5x page 1's
 SEARCH_MAX_P99 = 3.0  # search p99 within 3x page 1's
 
@@ -476,27 +478,34 @@ def measure(
     )
 
 
-def mixed_paths() -> list[str]:
-    """Every URL of the mixed-browsing run (16 searches x 6 sorts x 2 directions x 20 pages)."""
-    paths = []
+def mixed_paths() -> tuple[list[str], list[str]]:
+    """The mixed-browsing URLs: unsearched (6 sorts x 2 directions x 20 pages) and searched
+    (the same for each of 15 words)."""
+    browse, search = [], []
     for term in MIXED_TERMS:
         for sort in MIXED_SORTS:
             for direction in ("asc", "desc"):
                 for page in range(1, MIXED_PAGES + 1):
                     query = {"q": term} if term else {}
                     query |= {"sort": sort, "dir": direction, "page": str(page)}
-                    paths.append(f"/items?{urllib.parse.urlencode(query)}")
-    return paths
+                    (search if term else browse).append(f"/items?{urllib.parse.urlencode(query)}")
+    return browse, search
 
 
-def mixed_script(paths: list[str], directory: Path) -> Path:
-    """A wrk script sending each request to one of `paths`, chosen at random."""
+def mixed_script(browse: list[str], search: list[str], directory: Path) -> Path:
+    """A wrk script sending each request to a URL chosen at random: a search with
+    probability MIXED_SEARCH_SHARE, else an unsearched page."""
     script = directory / "mixed.lua"
-    listed = ",\n".join(json.dumps(path) for path in paths)  # JSON strings are Lua strings
+
+    def table(paths: list[str]) -> str:
+        return "{\n" + ",\n".join(json.dumps(path) for path in paths) + "\n}"  # JSON is Lua
+
     script.write_text(
-        f"local paths = {{\n{listed}\n}}\n"
+        f"local browse = {table(browse)}\n"
+        f"local search = {table(search)}\n"
         "math.randomseed(os.time())\n"
         "request = function()\n"
+        f"  local paths = math.random() < {MIXED_SEARCH_SHARE} and search or browse\n"
         "  return wrk.format(nil, paths[math.random(#paths)])\n"
         "end\n"
     )
@@ -710,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"the keyset URL for page {deep:,} does not show its first row")
 
         q = urllib.parse.urlencode({"q": args.search})
-        paths = mixed_paths()
+        browse, search = mixed_paths()
         results = [
             Result("bare", "bare Flask endpoint (before)", "/"),
             Result("reference", "hand-written table page (reference)", "/"),
@@ -724,9 +733,9 @@ def main(argv: list[str] | None = None) -> int:
             Result("api", "GET /api/v1/items", "/api/v1/items"),
             Result(
                 "mixed",
-                f"mixed browsing ({len(paths):,} URLs)",
-                paths[0],
-                script=mixed_script(paths, tmp),
+                f"mixed browsing ({len(browse) + len(search):,} URLs)",
+                search[0],
+                script=mixed_script(browse, search, tmp),
             ),
             Result("bare", "bare Flask endpoint (after)", "/"),
         ]

@@ -16,8 +16,10 @@ def test_the_mixed_urls_are_distinct_and_each_answers_a_page_of_rows(
     with app.app_context(), db.transaction() as session:
         names = [f"{w} Falcon {n}" for n in range(30) for w in ("Amber", "Misty")]
         make_items(session, accounts["user"], [(name, "9.99", "active") for name in names])
-    paths = mixed_paths()
+    browse, search = mixed_paths()
+    paths = browse + search
     assert len(set(paths)) == len(paths) > 3_000
+    assert all("q=" not in p for p in browse) and all("q=" in p for p in search)
     assert {p.rsplit("page=", 1)[1] for p in paths} == {str(n) for n in range(1, MIXED_PAGES + 1)}
     for path in [*paths[::97], "/items?q=falcon&sort=price&dir=desc&page=1"]:
         response = as_user.get(path)
