@@ -26,7 +26,7 @@ from app.payments import get_payment_service
 from app.services.csv_source import CsvFile, CsvFileError
 from app.services.data_pipeline import Progress
 from app.services.payment import iter_pending
-from app.services.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo
+from app.services.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo, settle_bulk_load
 from app.services.user_import import (
     ImportFailed,
     ImportReport,
@@ -106,6 +106,7 @@ def seed(users: int, items: int) -> None:
         )
     if report.items_created:
         click.echo("", err=True)
+        settle_bulk_load(db.engine_for(current_app))
     elapsed = time.perf_counter() - started
     click.echo(
         f"Seeded {report.users_created} users and {report.items_created:,} items in {elapsed:.1f}s."

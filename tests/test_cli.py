@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from app import create_app
 from app.extensions import db
@@ -14,6 +14,7 @@ from app.models import User
 from app.repositories.items import ItemRepository
 from app.repositories.users import UserRepository
 from tests.conftest import login, make_settings
+from tests.faults.databases import own_database
 
 
 def test_db_upgrade_builds_the_schema(tmp_path: Path) -> None:
@@ -107,3 +108,23 @@ def test_seeding_drops_cached_tables_of_running_servers(app: Flask) -> None:
     assert "No items yet" in client.get("/items").get_data(as_text=True)  # cached: none
     assert runner.invoke(args=["seed", "--items", "30"]).exit_code == 0  # COPY, no ORM rows
     assert "1–25 of 30 items" in client.get("/items").get_data(as_text=True)
+
+
+@pytest.mark.postgres
+def test_seeding_postgresql_leaves_the_items_vacuumed_for_index_only_scans(
+    tmp_path: Path,
+) -> None:
+    """COPY leaves rows not yet all-visible: without a VACUUM every index-only scan (a
+    search sorted by name) reads the heap too, until autovacuum, if it is on, gets there."""
+    with own_database("seedvacuum") as url:
+        app = create_app(make_settings(tmp_path, database_url=url))
+        result = app.test_cli_runner().invoke(args=["seed", "--items", "300", "--users", "0"])
+        assert result.exit_code == 0, result.output
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            visible = connection.scalar(
+                text("SELECT relallvisible FROM pg_class WHERE relname = 'item'")
+            )
+        engine.dispose()
+        db.dispose(app)
+        assert visible and visible > 0
