@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 
 READ_TIMEOUT = 2.0  # seconds; RQ's short commands (enqueue, counts) answer in milliseconds
+# How often a worker looks for jobs a dead worker left behind: one killed between taking a
+# job and starting it strands the job in RQ's intermediate queue, one killed with its
+# work-horse leaves it "started". RQ's default of 10 minutes (twice, for the first) let a
+# welcome email wait 20; a minute costs a few Redis reads.
+MAINTENANCE_SECONDS = 60
 
 
 def rq_connection(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> redis.Redis:
@@ -63,6 +68,7 @@ def make_worker(app: Flask, *, name: str | None = None) -> Worker:
         connection=serving[0].connection,
         name=name or f"{os.uname().nodename}.{os.getpid()}",
         work_horse_killed_handler=horse_killed,
+        maintenance_interval=MAINTENANCE_SECONDS,
     )
 
 

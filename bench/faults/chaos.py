@@ -75,6 +75,7 @@ def main() -> None:
         drained = wait_for(
             lambda: found.deliveries_by_state()["sent"] >= args.events,
             timeout=900,
+            idle=300,  # a job a killed worker stranded waits for a maintenance pass, and retries
             progress=found.sink.count,
         )
         time.sleep(2.0)  # a late duplicate would show up now
@@ -107,6 +108,8 @@ def report(
     print(f"  ledger: {dict(sorted(states.items()))}; dead letters: {found.dead_messages()}")
     ok = per_event[0] == 0 and exactly_one >= 0.99 and same_id == duplicated and drained
     print("  goal met" if ok else "  GOAL MISSED")
+    for line in found.where_undelivered()[:20]:
+        print(f"    {line}")
 
 
 if __name__ == "__main__":

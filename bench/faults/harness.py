@@ -37,8 +37,10 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from app import create_app  # noqa: E402
 from app.core import migrations  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.jobs.bridge import job_id  # noqa: E402
 from app.jobs.broker import connect  # noqa: E402
 from app.jobs.queues import QUEUE_NAMES, Names  # noqa: E402
+from app.jobs.worker import queues  # noqa: E402
 from app.models import Delivery, OutboxMessage  # noqa: E402
 from app.services import accounts  # noqa: E402
 from app.settings import Settings, normalize_database_url  # noqa: E402
@@ -154,6 +156,29 @@ class Round:
                 db.session.scalar(select(func.count()).where(OutboxMessage.dead_at.isnot(None)))
                 or 0
             )
+
+    def where_undelivered(self) -> list[str]:
+        """For each delivery not sent: where its message is (outbox, broker, RQ)."""
+        emails = dict(zip(QUEUE_NAMES, queues(self.app), strict=True))["emails"]
+        stranded = set(emails.intermediate_queue.get_job_ids())
+        found = []
+        with self.app.app_context():
+            rows = db.session.execute(
+                select(Delivery.id, Delivery.state, Delivery.attempts, OutboxMessage)
+                .join(OutboxMessage, OutboxMessage.id == Delivery.message_id)
+                .where(Delivery.state != "sent")
+            )
+            for delivery_id, state, attempts, message in rows:
+                rq_id = job_id(self.names, str(message.id))
+                job = emails.fetch_job(rq_id)
+                where = "not in RQ" if job is None else f"RQ {job.get_status()}"
+                where += ", stranded in RQ's intermediate queue" if rq_id in stranded else ""
+                published = "published" if message.published_at else "NOT published"
+                found.append(
+                    f"delivery {delivery_id} ({state}, {attempts} attempts): message "
+                    f"{message.id} {published}; {where}"
+                )
+        return found
 
     def broker_ready(self, queue: str = "emails") -> int:
         connection = connect(self.settings.rabbitmq_url or "")
