@@ -49,6 +49,7 @@ from app.models.payment import (
 )
 from app.models.user import User
 from app.services.outbox import add_message
+from app.services.payment_events import replay_stored
 from app.services.payment_providers import (
     ChargeRequest,
     Declined,
@@ -305,8 +306,7 @@ class PaymentService:
             except PaymentError as exc:
                 self._fail(payment_id, provider.name, exc, actor)
                 return
-            self._apply(payment_id, provider.name, result, actor)
-            if result.status == "pending":
+            if self._apply(payment_id, provider.name, result, actor) == "pending":
                 self._confirm(payment_id, provider, result.reference, actor)
             return
         self._fail(
@@ -394,7 +394,9 @@ class PaymentService:
 
     # --- outcomes ----------------------------------------------------------------------
 
-    def _apply(self, payment_id: int, provider: str, result: ProviderResult, actor: Actor) -> None:
+    def _apply(self, payment_id: int, provider: str, result: ProviderResult, actor: Actor) -> str:
+        """Record the provider's answer, then the webhooks that came before we knew the
+        intent was ours; returns the payment's status."""
         with self.transaction() as session:
             payment = self._locked(session, payment_id)
             payment.provider, payment.provider_ref = provider, result.reference
@@ -406,9 +408,11 @@ class PaymentService:
                 payment.failure_message = decline_words(result.decline_code)
             target = "pending" if result.status == "pending" else result.status
             advance(session, payment, target, actor)
+            replay_stored(session, payment)
             sync_ledger(session, payment, retry_at=None)
             if payment.status != "pending":
                 payment.lease_until = None
+            return payment.status
 
     def _fail(self, payment_id: int, provider: str | None, exc: PaymentError, actor: Actor) -> None:
         with self.transaction() as session:
@@ -521,8 +525,7 @@ class PaymentService:
         except PaymentError as exc:
             self._fail(payment_id, provider.name, exc, SYSTEM)
             return "failed"
-        self._apply(payment_id, provider.name, result, SYSTEM)
-        if result.status == "pending":
+        if self._apply(payment_id, provider.name, result, SYSTEM) == "pending":
             self._confirm(payment_id, provider, result.reference, SYSTEM)
         return self.get(payment_id).status
 
