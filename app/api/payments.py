@@ -1,5 +1,8 @@
 """JSON endpoints for payments: buy an item, list and read your payments, refund (admins).
 
+A card's PaymentMethod id pays through Stripe (PayPal's approval page if Stripe cannot be
+reached); a PayPal vault token is charged at once through PayPal, nobody approving.
+
 `POST /payments` honours `Idempotency-Key`: a repeat with the same key (at once or
 later) answers with the same payment and charges nothing more. A decline answers 402
 with problem JSON naming it; the amount is always the item's price in the database.
@@ -53,7 +56,7 @@ def create_payment() -> Response:
     payment, created = get_payment_service().pay(
         current_user.id,
         fields.item_id,
-        payment_method=fields.payment_method,
+        payment_method=fields.method,
         idempotency_key=key,
         urls=payment_urls(),
         actor=current_actor(),

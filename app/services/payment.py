@@ -61,6 +61,7 @@ from app.services.payment_providers import (
     ProviderResult,
     ProviderUnavailable,
     StripeProvider,
+    method_kind,
 )
 from app.services.payment_records import (
     Record,
@@ -252,9 +253,10 @@ class PaymentService:
             )
         if not self.factory.names:
             raise PaymentsUnavailable("Payments are not configured on this server.")
-        if method is None and not self.factory.chain(card=False):
+        if method_kind(method) != "card" and not self.factory.chain(card=False):
+            field = "payment_method" if method is None else "paypal_vault_id"
             raise ValidationFailed(
-                fields={"payment_method": "Pay with a card: PayPal is not configured here."}
+                fields={field: "Pay with a card: PayPal is not configured here."}
             )
         delivery = Delivery(
             channel="payment",
@@ -284,6 +286,7 @@ class PaymentService:
         """Create the intent (walking the chain), then confirm it where no buyer must act."""
         request = self._charge_request(payment_id, urls)
         key = f"payment-{payment_id}-intent"
+        kind = "charge" if request.vault_id else "intent"  # a vault token pays in one step
         tried: list[str] = []
         for provider in self.factory.chain(card=bool(request.payment_method)):
             if tried:
@@ -293,7 +296,7 @@ class PaymentService:
                 result = self._twice(
                     payment_id,
                     provider,
-                    "intent",
+                    kind,
                     key,
                     request.amount,
                     partial(provider.create_intent, request, idempotency_key=key),
@@ -452,11 +455,13 @@ class PaymentService:
             user = session.get(User, payment.user_id) if payment else None
             if payment is None or user is None:
                 raise NotFound("No such payment.")
+            kind = method_kind(payment.payment_method)
             return ChargeRequest(
                 payment_id=payment.id,
                 amount=payment.amount,
                 currency=payment.currency,
-                payment_method=payment.payment_method,
+                payment_method=payment.payment_method if kind == "card" else None,
+                vault_id=payment.payment_method if kind == "paypal_vault" else None,
                 description=payment.item_name,
                 email=user.email,
                 return_url=urls.return_url(payment.id),

@@ -45,6 +45,8 @@ from stripe._base_address import BaseAddresses
 
 ProviderName = Literal["stripe", "paypal"]
 IntentStatus = Literal["pending", "requires_action", "succeeded", "failed"]
+MethodKind = Literal["card", "paypal_vault", "paypal"]
+CARD_PREFIXES = ("pm_", "card_")  # Stripe's ids; PayPal vault tokens never start so
 NOT_SENT = ("NewConnectionError", "NameResolution", "Failed to resolve", "ConnectTimeout")
 
 
@@ -73,18 +75,28 @@ class InvalidRequest(PaymentError):
     """The provider refused the request for another reason."""
 
 
+def method_kind(method: str | None) -> MethodKind:
+    """What a payment is paid with: a Stripe PaymentMethod (`pm_`, `card_`), a PayPal
+    vault token (charged without the buyer), or nothing yet (the buyer approves on PayPal)."""
+    if method is None:
+        return "paypal"
+    return "card" if method.startswith(CARD_PREFIXES) else "paypal_vault"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ChargeRequest:
-    """What a provider needs to take one payment (never card data: a PaymentMethod id)."""
+    """What a provider needs to take one payment (never card data: a PaymentMethod id, or
+    a PayPal vault token)."""
 
     payment_id: int
     amount: int  # minor units
     currency: str
-    payment_method: str | None
+    payment_method: str | None  # a Stripe PaymentMethod id
     description: str
     email: str
     return_url: str  # where PayPal sends the buyer after approving
     cancel_url: str
+    vault_id: str | None = None  # a PayPal vault token: charged at once, nobody approves
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,9 +304,18 @@ class PayPalProvider(PaymentProvider):
         self.client = PaypalServersdkClient(config=config)
 
     def create_intent(self, request: ChargeRequest, *, idempotency_key: str) -> ProviderResult:
-        context = PaypalWalletExperienceContext(
-            return_url=request.return_url, cancel_url=request.cancel_url, user_action="PAY_NOW"
-        )
+        """An order the buyer approves on PayPal's page; or, for a vault token, an order
+        PayPal captures at once (one step: the answer is succeeded or failed)."""
+        if request.vault_id:
+            wallet = PaypalWallet(vault_id=request.vault_id)
+        else:
+            wallet = PaypalWallet(
+                experience_context=PaypalWalletExperienceContext(
+                    return_url=request.return_url,
+                    cancel_url=request.cancel_url,
+                    user_action="PAY_NOW",
+                )
+            )
         body = OrderRequest(
             intent=CheckoutPaymentIntent.CAPTURE,
             purchase_units=[
@@ -307,7 +328,7 @@ class PayPalProvider(PaymentProvider):
                     description=request.description[:127],
                 )
             ],
-            payment_source=PaymentSource(paypal=PaypalWallet(experience_context=context)),
+            payment_source=PaymentSource(paypal=wallet),
         )
         with _paypal_errors():
             response = self.client.orders.create_order(
@@ -364,10 +385,9 @@ def _paypal_result(order: Any) -> ProviderResult:
         for found in getattr(payments, "captures", None) or []:
             capture = found
     mapped: IntentStatus = "pending"
+    declined = capture is not None and str(getattr(capture, "status", "")) == "DECLINED"
     if status == "COMPLETED":
-        mapped = "succeeded"
-        if capture is not None and str(getattr(capture, "status", "")) == "DECLINED":
-            mapped = "failed"
+        mapped = "failed" if declined else "succeeded"
     elif status in ("CREATED", "PAYER_ACTION_REQUIRED"):
         mapped = "requires_action"
     return ProviderResult(
@@ -375,6 +395,7 @@ def _paypal_result(order: Any) -> ProviderResult:
         reference=str(order.id),
         charge_ref=str(capture.id) if capture is not None else None,
         approval_url=approval,
+        decline_code="instrument_declined" if declined else None,
     )
 
 
