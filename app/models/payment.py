@@ -2,7 +2,7 @@
 providers sent us.
 
 Amounts are integers in the currency's minor unit (cents). A payment's status only
-moves forward (see app/services/payment.py's state machine), so events that arrive
+moves forward (see app/services/payment_records.py's state machine), so events that arrive
 out of order never undo a later state.
 """
 
