@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -100,6 +100,7 @@ def apply(session: Session, row: PaymentEvent) -> bool:
     if row.type not in HANDLED:
         row.processed, row.processed_at = True, utcnow()
         return False
+    lock_intent(session, row.object_ref)
     payment = session.scalar(
         select(Payment)
         .where(Payment.provider == "stripe", Payment.provider_ref == row.object_ref)
@@ -110,9 +111,20 @@ def apply(session: Session, row: PaymentEvent) -> bool:
     return _apply_row(session, payment, row)
 
 
+def lock_intent(session: Session, reference: str | None) -> None:
+    """Until the unit of work ends, be the only one linking a payment to this intent or
+    applying an event about it. Without this, on PostgreSQL, an event could look for its
+    payment just before the link commits and be stored unprocessed just after the
+    payment's replay looked for it. Take it before the payment's row lock (one order
+    everywhere, no deadlock). SQLite runs one writer at a time: nothing to do there."""
+    if reference and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"pi:{reference}"))))
+
+
 def replay_stored(session: Session, payment: Payment) -> int:
     """Apply, oldest first, the stored events about this payment's intent that arrived
-    before it was linked to it; returns how many. The caller holds the payment's row."""
+    before it was linked to it; returns how many. The caller holds `lock_intent` for the
+    intent and the payment's row."""
     if payment.provider != "stripe" or not payment.provider_ref:
         return 0
     waiting = session.scalars(

@@ -18,7 +18,7 @@ from app.errors import NotFound
 from app.models.base import utcnow
 from app.models.payment import Payment, PaymentTransaction
 from app.services.outbox import add_message
-from app.services.payment_events import replay_stored
+from app.services.payment_events import lock_intent, replay_stored
 from app.services.payment_providers import Declined, PaymentError, ProviderResult
 from app.services.payment_records import advance, decline_words, sync_ledger
 
@@ -31,6 +31,7 @@ def record_result(
 ) -> str:
     """Record the provider's answer, then the webhooks that came before we knew the
     intent was ours; returns the payment's status."""
+    lock_intent(session, result.reference)  # before the row: the webhooks' order
     payment = locked(session, payment_id)
     payment.provider, payment.provider_ref = provider, result.reference
     payment.charge_ref = result.charge_ref or payment.charge_ref

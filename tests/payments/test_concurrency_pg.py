@@ -1,10 +1,12 @@
 """Concurrency on PostgreSQL, where requests really run side by side (SQLite serialises
-every writer): ten submits of one checkout charge once, and ten deliveries of one Stripe
-event change the payment once. The app commits, so it gets a database of its own."""
+every writer): ten submits of one checkout charge once, ten deliveries of one Stripe
+event change the payment once, and an event arriving while its payment is being linked
+to the intent is not left behind. The app commits, so it gets a database of its own."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from app.core.events import SYSTEM
 from app.extensions import db
 from app.models.audit import AuditLog
 from app.models.base import Base
 from app.models.payment import Payment, PaymentEvent
+from app.services.payment_outcomes import record_result
+from app.services.payment_providers import ProviderResult
 from tests.faults.databases import own_database
 from tests.payments.conftest import payments_app
 from tests.payments.fake_paypal import FakePayPal
@@ -104,3 +109,29 @@ def test_ten_concurrent_duplicate_webhooks_change_the_state_once(app: Flask) -> 
         assert len(rows) == 1 and rows[0].processed
         succeeded = db.session.query(AuditLog).filter_by(event_type="payment.succeeded")
         assert succeeded.count() == 1
+
+
+def test_an_event_arriving_during_the_link_is_applied_once_the_link_commits(app: Flask) -> None:
+    pid = pending_payment(app, "pi_pg_race")
+    with app.app_context(), db.transaction() as session:
+        session.get(Payment, pid).provider_ref = None  # our intent call has not answered yet
+    linking = threading.Event()
+
+    def link() -> None:
+        """Our answer arrives: link the payment, and commit only after the webhook came."""
+        with app.app_context(), db.transaction() as session:
+            answer = ProviderResult(status="pending", reference="pi_pg_race")
+            record_result(session, pid, "stripe", answer, SYSTEM)
+            linking.set()
+            time.sleep(0.5)
+
+    linker = threading.Thread(target=link)
+    linker.start()
+    assert linking.wait(10)
+    body = event("payment_intent.succeeded", {"id": "pi_pg_race"}, "evt_pg_race")
+    answer = send(app, body)  # waits for the link to commit, then finds its payment
+    linker.join(10)
+    assert (answer.status_code, answer.json["applied"]) == (200, True)
+    assert status_of(app, pid) == "succeeded"
+    with app.app_context():
+        assert db.session.query(PaymentEvent).filter_by(processed=False).count() == 0
