@@ -108,10 +108,8 @@ def check(delivery_id: int) -> Response:
     status = get_payment_service().reconcile(payment_id)
     with db.transaction() as session:
         session.refresh(delivery)  # the reconciler moved it in units of its own
-    if status == "pending":
-        return _answer(
-            delivery, error="Still no answer from the provider; it is asked again later."
-        )
+    if status == "pending":  # asked, and still unknown: not an error of this request
+        return _answer(delivery, done="No answer from the provider yet; it is asked again later.")
     return _answer(delivery, done=f"The provider says: {status.replace('_', ' ')}.")
 
 
