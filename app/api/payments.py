@@ -50,7 +50,8 @@ def idempotency_key() -> str | None:
 @bp.post("")
 @policy("write")
 def create_payment() -> Response:
-    """Buy an item; 201 (a repeat of a key: the same payment again), 402 on a decline."""
+    """Buy an item; 201 (a repeat of a key: the same payment again), 402 on a decline,
+    422 when the provider refuses the method itself (an unknown PayPal vault token)."""
     fields = validate_body(PaymentCreate)
     key = idempotency_key()
     payment, created = get_payment_service().pay(
@@ -68,6 +69,10 @@ def create_payment() -> Response:
                 f"{decline_words(payment.decline_code)} ({payment.decline_code})",
                 headers={"Location": location},
             )
+        if payment.provider is not None:  # it answered, refusing the method itself
+            field = "payment_method" if fields.payment_method else "paypal_vault_id"
+            message = payment.failure_message or "The provider refused this payment method."
+            raise ValidationFailed(fields={field: message}, headers={"Location": location})
         raise PaymentsUnavailable(
             payment.failure_message or "The payment could not be taken.",
             headers={"Location": location, "Retry-After": "30"},

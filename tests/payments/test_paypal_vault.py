@@ -142,3 +142,14 @@ def test_a_card_and_a_vault_together_are_refused(
     bad = buy(api, tokens["user"], {"item_id": item_id(app), "paypal_vault_id": "pm_x"})
     assert bad.status_code == 422 and "paypal_vault_id" in str(bad.json)
     assert fake_paypal.captures == 0
+
+
+def test_a_vault_token_paypal_does_not_know_is_422_not_503(
+    app: Flask, api: FlaskClient, tokens: Headers, fake_paypal: FakePayPal
+) -> None:
+    answer = buy(api, tokens["user"], {"item_id": item_id(app), "paypal_vault_id": "no-such-1"})
+    assert answer.status_code == 422, answer.json
+    assert "INVALID_RESOURCE_ID" in str(answer.json) and "Retry-After" not in answer.headers
+    detail = api.get(answer.headers["Location"], headers=tokens["user"]).json
+    assert (detail["status"], detail["provider"]) == ("failed", "paypal")
+    assert fake_paypal.captures == 0
