@@ -7,7 +7,8 @@ from flask import Flask, current_app, url_for
 
 from app.extensions import db
 from app.services.payment import PaymentProviderFactory, PaymentService, Urls
-from app.services.payment_providers import PayPalProvider, StripeProvider
+from app.services.payment_paypal import PayPalProvider
+from app.services.payment_stripe import StripeProvider
 from app.settings import Settings, get_settings
 
 EXTENSION_KEY = "payments"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.api.schemas import list_params
 from app.models.base import MAX_ID
@@ -14,16 +15,32 @@ from app.services.payment import Record
 from app.services.validation import PatchModel, optional_not_null
 
 PAYMENT_METHOD = r"^(pm|card)_[A-Za-z0-9_]{1,90}$"  # card_: a legacy card id, as Stripe takes
+PAYPAL_VAULT_ID = r"^[A-Za-z0-9-]{1,64}$"  # PayPal's tokens; never pm_/card_ (no underscore)
 
 
 class PaymentCreate(PatchModel):
     """Buy one item at its price in the database; card details never come here, only the
-    PaymentMethod id Stripe.js made (omit it to pay with PayPal)."""
+    PaymentMethod id Stripe.js made, or a PayPal vault token the buyer saved earlier
+    (charged at once, without the buyer). Omit both to pay with PayPal's approval page."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra=optional_not_null)
 
     item_id: int = Field(ge=1, le=MAX_ID)
     payment_method: Annotated[str, Field(pattern=PAYMENT_METHOD, max_length=100)] | None = None
+    paypal_vault_id: Annotated[str, Field(pattern=PAYPAL_VAULT_ID, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _one_method(self) -> PaymentCreate:
+        if self.payment_method and self.paypal_vault_id:
+            raise PydanticCustomError(
+                "one_method", "Send a card's payment_method or a paypal_vault_id, not both."
+            )
+        return self
+
+    @property
+    def method(self) -> str | None:
+        """The one method to charge (a PayPal vault token is told apart by its form)."""
+        return self.payment_method or self.paypal_vault_id
 
 
 class RefundCreate(PatchModel):

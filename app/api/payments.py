@@ -1,5 +1,8 @@
 """JSON endpoints for payments: buy an item, list and read your payments, refund (admins).
 
+A card's PaymentMethod id pays through Stripe (PayPal's approval page if Stripe cannot be
+reached); a PayPal vault token is charged at once through PayPal, nobody approving.
+
 `POST /payments` honours `Idempotency-Key`: a repeat with the same key (at once or
 later) answers with the same payment and charges nothing more. A decline answers 402
 with problem JSON naming it; the amount is always the item's price in the database.
@@ -47,13 +50,14 @@ def idempotency_key() -> str | None:
 @bp.post("")
 @policy("write")
 def create_payment() -> Response:
-    """Buy an item; 201 (a repeat of a key: the same payment again), 402 on a decline."""
+    """Buy an item; 201 (a repeat of a key: the same payment again), 402 on a decline,
+    422 when the provider refuses the method itself (an unknown PayPal vault token)."""
     fields = validate_body(PaymentCreate)
     key = idempotency_key()
     payment, created = get_payment_service().pay(
         current_user.id,
         fields.item_id,
-        payment_method=fields.payment_method,
+        payment_method=fields.method,
         idempotency_key=key,
         urls=payment_urls(),
         actor=current_actor(),
@@ -65,6 +69,10 @@ def create_payment() -> Response:
                 f"{decline_words(payment.decline_code)} ({payment.decline_code})",
                 headers={"Location": location},
             )
+        if payment.provider is not None:  # it answered, refusing the method itself
+            field = "payment_method" if fields.payment_method else "paypal_vault_id"
+            message = payment.failure_message or "The provider refused this payment method."
+            raise ValidationFailed(fields={field: message}, headers={"Location": location})
         raise PaymentsUnavailable(
             payment.failure_message or "The payment could not be taken.",
             headers={"Location": location, "Retry-After": "30"},

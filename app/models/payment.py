@@ -2,7 +2,7 @@
 providers sent us.
 
 Amounts are integers in the currency's minor unit (cents). A payment's status only
-moves forward (see app/services/payment.py's state machine), so events that arrive
+moves forward (see app/services/payment_records.py's state machine), so events that arrive
 out of order never undo a later state.
 """
 
@@ -76,7 +76,8 @@ class Payment(TimestampMixin, Base):
     provider: Mapped[str | None] = mapped_column(String(16))  # set once an intent exists
     provider_ref: Mapped[str | None] = mapped_column(String(100))  # PaymentIntent / order id
     charge_ref: Mapped[str | None] = mapped_column(String(100))  # Stripe charge / PayPal capture
-    payment_method: Mapped[str | None] = mapped_column(String(100))  # pm_... (never card data)
+    # pm_... / card_... (Stripe), or a PayPal vault token; never card data
+    payment_method: Mapped[str | None] = mapped_column(String(100))
     idempotency_key: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
     client_secret: Mapped[str | None] = mapped_column(String(200))  # for Stripe.js 3-D Secure
     approval_url: Mapped[str | None] = mapped_column(String(2000))  # PayPal's approval page

@@ -4,11 +4,16 @@ Tasks move a delivery through pending -> sent, or retrying -> failed (retries
 spent) or dead (the broker gave up on its message); "retry now" sends a failed
 or dead one again under a new message. A delivery already sent is never sent
 again by a duplicate run, so a message delivered twice reaches nobody twice.
+
+Payment rows are not messages: a failed payment is never "sent again" (its buyer
+pays again), and one whose outcome is unknown is looked up at its provider instead
+(`action_for` says which a row offers).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +28,7 @@ from app.services.outbox import add_message
 LISTING = DELIVERY_LISTING
 RETRYABLE = frozenset({"failed", "dead"})
 MAX_ERROR = 1000
+RowAction = Literal["retry", "check"]
 
 
 def get_delivery(session: Session, delivery_id: int) -> Delivery:
@@ -72,9 +78,19 @@ def _mark(
     session.flush()
 
 
+def action_for(delivery: Delivery) -> RowAction | None:
+    """What an admin can do with a row now: send its message again ("retry"), or, for a
+    payment whose outcome is unknown, ask the provider how it ended ("check")."""
+    if delivery.channel == "payment":
+        return "check" if delivery.state == "retrying" else None
+    return "retry" if delivery.state in RETRYABLE else None
+
+
 def retry_now(session: Session, delivery_id: int, *, actor: Actor) -> Delivery:
     """Send a failed or dead delivery again, under a new message (its own job id)."""
     delivery = get_delivery(session, delivery_id)
+    if delivery.channel == "payment":
+        raise Conflict("A payment is not sent again: its buyer pays again from the item's page.")
     if delivery.state not in RETRYABLE:
         raise Conflict(
             f"Only failed or dead deliveries can be retried; this one is {delivery.state}."

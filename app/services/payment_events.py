@@ -4,7 +4,10 @@ An incoming event is verified on the raw body (signature, 5 minutes of tolerance
 way: the Stripe library refuses stale timestamps but not future ones), stored raw with a
 processed flag, and applied once: its id is unique, so ten concurrent copies change the
 payment once and the other nine answer "duplicate". Payments only move forward
-(app/services/payment.py's `advance`), so an event that arrives late changes nothing.
+(app/services/payment_records.py's `advance`), so an event that arrives late changes
+nothing. An event about a PaymentIntent no payment is linked to yet (Stripe can speak
+before our own call has its answer) stays stored unprocessed; `replay_stored` applies
+such events, in the order they arrived, once the payment learns its reference.
 Emails and outgoing webhooks follow through the outbox, never inside the request.
 """
 
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +29,7 @@ from app.models.base import utcnow
 from app.models.payment import Payment, PaymentEvent
 from app.models.user import User
 from app.services.outbox import queue_email
-from app.services.payment import advance, apply_refunded, decline_words
+from app.services.payment_records import advance, apply_refunded, decline_words
 
 TOLERANCE = 300  # seconds a signed timestamp may differ from our clock, either way
 HANDLED = (
@@ -93,10 +96,11 @@ def receive(session: Session, event: dict[str, Any], raw: bytes) -> Received:
 
 def apply(session: Session, row: PaymentEvent) -> bool:
     """Apply a stored event to its payment; unknown types are marked processed and ignored.
-    An event about a payment we do not know yet stays unprocessed."""
+    An event about a payment we do not know yet stays unprocessed (see `replay_stored`)."""
     if row.type not in HANDLED:
         row.processed, row.processed_at = True, utcnow()
         return False
+    lock_intent(session, row.object_ref)
     payment = session.scalar(
         select(Payment)
         .where(Payment.provider == "stripe", Payment.provider_ref == row.object_ref)
@@ -104,8 +108,42 @@ def apply(session: Session, row: PaymentEvent) -> bool:
     )
     if payment is None:
         return False
-    obj = row.payload["data"]["object"]
-    moved = _apply_to(session, payment, row.type, obj)
+    return _apply_row(session, payment, row)
+
+
+def lock_intent(session: Session, reference: str | None) -> None:
+    """Until the unit of work ends, be the only one linking a payment to this intent or
+    applying an event about it. Without this, on PostgreSQL, an event could look for its
+    payment just before the link commits and be stored unprocessed just after the
+    payment's replay looked for it. Take it before the payment's row lock (one order
+    everywhere, no deadlock). SQLite runs one writer at a time: nothing to do there."""
+    if reference and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"pi:{reference}"))))
+
+
+def replay_stored(session: Session, payment: Payment) -> int:
+    """Apply, oldest first, the stored events about this payment's intent that arrived
+    before it was linked to it; returns how many. The caller holds `lock_intent` for the
+    intent and the payment's row."""
+    if payment.provider != "stripe" or not payment.provider_ref:
+        return 0
+    waiting = session.scalars(
+        select(PaymentEvent)
+        .where(
+            PaymentEvent.provider == "stripe",
+            PaymentEvent.processed.is_(False),
+            PaymentEvent.object_ref == payment.provider_ref,
+            PaymentEvent.type.in_(HANDLED),
+        )
+        .order_by(PaymentEvent.received_at, PaymentEvent.id)
+    ).all()
+    for row in waiting:
+        _apply_row(session, payment, row)
+    return len(waiting)
+
+
+def _apply_row(session: Session, payment: Payment, row: PaymentEvent) -> bool:
+    moved = _apply_to(session, payment, row.type, row.payload["data"]["object"])
     row.processed, row.processed_at = True, utcnow()
     session.flush()
     return moved

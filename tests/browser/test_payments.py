@@ -99,3 +99,42 @@ def test_buy_an_item_see_a_decline_and_refund_part(
     expect(admin.locator("#payment-status-badge")).to_have_text("partially refunded")
     expect(admin.get_by_text("Refunded: 2.34 USD of 12.34 USD.")).to_be_visible()
     expect(admin.locator("#payment-timeline")).to_contain_text("refund")
+
+
+def test_3d_secure_shows_what_to_do_and_ends_succeeded(
+    browser: Browser, shop: tuple[LiveServer, int]
+) -> None:
+    server, item_id = shop
+    page = browser.new_page()
+    sign_in(page, server, "user@example.com")
+    page.wait_for_url(server.url + "/")
+
+    pay_with_card(page, server, item_id, "4000002500003155")
+    expect(page.locator("#payment-status-badge")).to_have_text("requires action")
+    expect(page.locator("#three-d-secure")).to_contain_text(
+        "Your bank asks you to confirm this payment (3-D Secure)"
+    )
+    page.get_by_role("button", name="Confirm with my bank").click()
+    # localstripe's Stripe.js stands in for the bank's window with two buttons
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(page.locator("#payment-status-badge")).to_have_text("succeeded")
+    expect(page.get_by_text("Paid. A receipt is on its way")).to_be_visible()
+    expect(page.locator("#payment-timeline")).to_contain_text("lookup")
+
+
+def test_3d_secure_failed_at_the_bank_says_so(
+    browser: Browser, shop: tuple[LiveServer, int]
+) -> None:
+    server, item_id = shop
+    page = browser.new_page()
+    sign_in(page, server, "user@example.com")
+    page.wait_for_url(server.url + "/")
+
+    pay_with_card(page, server, item_id, "4000000000003220")
+    expect(page.locator("#payment-status-badge")).to_have_text("requires action")
+    page.get_by_role("button", name="Confirm with my bank").click()
+    page.get_by_role("button", name="Fail authentication").click()
+    expect(page.locator("#payment-status-badge")).to_have_text("failed")
+    expect(page.locator("#decline-reason")).to_contain_text(
+        "The card's 3-D Secure check was not completed."
+    )

@@ -1,6 +1,11 @@
 """A fake PayPal (OAuth2 token, Orders v2 create / get / capture, captures' refunds) with the
 buyer's approval page, served on a loopback port for the tests and the browser journey.
 
+An order whose payment_source is a vaulted PayPal wallet (`vault_id`, made with `vault()`)
+is captured in the create call itself, as PayPal does for such one-step orders: the
+answer is COMPLETED, with a capture that is COMPLETED, or DECLINED for a vault made with
+`declines=True`. An unknown vault id is refused (422 INVALID_RESOURCE_ID).
+
 PayPal-Request-Id makes create, capture and refund idempotent, as PayPal documents: a
 repeat with the same id returns the first answer and does nothing more. Every request
 is recorded, and `captures` counts the money actually moved.
@@ -38,6 +43,7 @@ class FakePayPal:
     requests: list[Seen] = field(default_factory=list)
     captures: int = 0
     refunds: list[int] = field(default_factory=list)
+    vaults: dict[str, bool] = field(default_factory=dict)  # vault id -> declines
 
     @property
     def url(self) -> str:
@@ -54,6 +60,12 @@ class FakePayPal:
 
     def posts(self, needle: str) -> list[Seen]:
         return [r for r in self.requests if r.method == "POST" and needle in r.path]
+
+    def vault(self, *, declines: bool = False) -> str:
+        """A saved PayPal wallet (what a buyer's earlier approval with vaulting leaves)."""
+        vault_id = secrets.token_hex(4) + "-" + secrets.token_hex(2)
+        self.vaults[vault_id] = declines
+        return vault_id
 
     def approve(self, order_id: str) -> None:
         """What the buyer's Approve button does."""
@@ -117,6 +129,9 @@ class FakePayPal:
         return 404, {"name": "NOT_FOUND"}
 
     def _create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        vault_id = body["payment_source"]["paypal"].get("vault_id")
+        if vault_id is not None:
+            return self._create_vaulted(body, vault_id)
         order_id = secrets.token_hex(8).upper()
         context = body["payment_source"]["paypal"]["experience_context"]
         self.return_urls[order_id] = context["return_url"]
@@ -139,6 +154,43 @@ class FakePayPal:
             ],
         }
         return 200, self.orders[order_id]
+
+    def _create_vaulted(self, body: dict[str, Any], vault_id: str) -> tuple[int, dict[str, Any]]:
+        """A one-step order: the saved wallet is charged now, nobody approves."""
+        if vault_id not in self.vaults:
+            return 422, {
+                "name": "UNPROCESSABLE_ENTITY",
+                "details": [{"issue": "INVALID_RESOURCE_ID", "field": "vault_id"}],
+            }
+        order_id = secrets.token_hex(8).upper()
+        unit = dict(body["purchase_units"][0])
+        declined = self.vaults[vault_id]
+        if not declined:
+            self.captures += 1
+        unit["payments"] = {
+            "captures": [
+                {
+                    "id": "CAP" + secrets.token_hex(6).upper(),
+                    "status": "DECLINED" if declined else "COMPLETED",
+                    "amount": unit["amount"],
+                }
+            ]
+        }
+        self.orders[order_id] = {
+            "id": order_id,
+            "status": "COMPLETED",
+            "intent": body["intent"],
+            "payment_source": {"paypal": {"vault_id": vault_id}},
+            "purchase_units": [unit],
+            "links": [
+                {
+                    "href": f"{self.url}/v2/checkout/orders/{order_id}",
+                    "rel": "self",
+                    "method": "GET",
+                }
+            ],
+        }
+        return 201, self.orders[order_id]
 
     def _capture(self, order: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if order["status"] == "COMPLETED":

@@ -774,13 +774,16 @@ export interface components {
         /**
          * PaymentCreate
          * @description Buy one item at its price in the database; card details never come here, only the
-         *     PaymentMethod id Stripe.js made (omit it to pay with PayPal).
+         *     PaymentMethod id Stripe.js made, or a PayPal vault token the buyer saved earlier
+         *     (charged at once, without the buyer). Omit both to pay with PayPal's approval page.
          */
         PaymentCreate: {
             /** Item Id */
             item_id: number;
             /** Payment Method */
             payment_method?: string;
+            /** Paypal Vault Id */
+            paypal_vault_id?: string;
         };
         /**
          * PaymentData
