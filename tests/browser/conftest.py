@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import Page
 from sqlalchemy import text
@@ -89,3 +90,14 @@ def sign_in(
     page.fill("#f-email", email)
     page.fill("#f-password", password)
     page.click("#login-form button[type=submit]")
+
+
+def serious_axe_violations(page: Page) -> list[str]:
+    """What axe-core finds serious or critical on the page as it stands: rule and first
+    targets, one line each (an empty list is a pass)."""
+    result = Axe().run(page)
+    return [
+        f"{v['id']} {[n['target'] for n in v['nodes']][:3]}"
+        for v in result.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -4,17 +4,19 @@ full stack where it is configured (PostgreSQL and Redis: see `stack_server`)."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import redis
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from app.core.token_store import RedisTokenStore
 from app.extensions import db
 from app.models import Item, User
+from tests.browser.conftest import serious_axe_violations
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD
 
@@ -55,7 +57,7 @@ def sign_in(page: Page, server: LiveServer, email: str, path: str = "/app/items"
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator(".nav-button")).to_have_text("Sign out")  # folded away on a phone
 
 
 def expect_first_names(page: Page, *first: str) -> None:
@@ -175,3 +177,48 @@ def test_the_client_runs_on_the_configured_services(
         assert list(store.scan_iter(f"{prefix}:token-family:*"))  # the sign-in's refresh family
         store.close()
     assert errors == []
+
+
+RUNNING = "document.getAnimations().some(a => a.playState === 'running')"
+
+
+def settle_transitions(page: Page, seconds: float = 5.0) -> None:
+    """Wait until no CSS transition runs (wait_for_function would eval, which CSP refuses)."""
+    deadline = time.monotonic() + seconds
+    while page.evaluate(RUNNING):
+        assert time.monotonic() < deadline, "transitions still running"
+        page.wait_for_timeout(50)
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_axe_finds_nothing_serious_on_the_client_screens(
+    browser: Browser, client_app: LiveServer, width: int
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+
+    def check(screen: str) -> None:
+        expect(page.locator("[aria-busy=true]")).to_have_count(0)  # settled, rows in
+        settle_transitions(page)  # mid-transition the table is still pale: contrast would fail
+        problems.extend(f"{screen}: {v}" for v in serious_axe_violations(page))
+
+    page.goto(client_app.url + "/app/items")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    check("sign-in")
+    page.get_by_role("button", name="Sign in").click()  # empty: the field errors
+    expect(page.locator(".field-error").first).to_be_visible()
+    check("sign-in with errors")
+    sign_in(page, client_app, "user@example.com")
+    expect(page.locator("tbody tr")).to_have_count(25)
+    check("items")
+    page.get_by_role("button", name="New item").click()
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_be_visible()
+    check("new item")
+    page.goto(client_app.url + "/app/profile")
+    expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
+    check("profile")
+    page.get_by_role("button", name="Edit").click()
+    check("profile, editing")
+    context.close()
+    assert problems == []
