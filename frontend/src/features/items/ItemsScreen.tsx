@@ -2,7 +2,7 @@
 // delete; guests and other users' rows are read-only, as on the HTMX items page.
 import { useCallback, useState } from "react";
 import { asApiError } from "../../api/errors";
-import type { Item, ItemCreate, ItemSort, User } from "../../api/types";
+import type { Item, ItemCreate, ItemEntry, ItemSort, User } from "../../api/types";
 import { DataTable, type Column } from "../../components/DataTable";
 import { useTableState, type TableDefaults } from "../../components/useTableState";
 import { useCreateItemMutation, useDeleteItemMutation, useItems, useUpdateItemMutation } from "../../hooks/useApi";
@@ -44,11 +44,11 @@ export function ItemsScreen({ user }: { user: User }) {
     [update],
   );
 
-  const columns: Column<Item, ItemSort>[] = [
+  const columns: Column<ItemEntry, ItemSort>[] = [
     { key: "name", header: "Name", sort: "name", render: (item) => item.name },
     { key: "status", header: "Status", sort: "status", render: (item) => <span className={`badge badge-${item.status}`}>{item.status}</span> },
     { key: "price", header: "Price", sort: "price", numeric: true, render: (item) => money.format(Number(item.price)) },
-    { key: "owner", header: "Owner", render: (item) => (item.owner_id === user.id ? "You" : `#${item.owner_id}`) },
+    { key: "owner", header: "Owner", render: (item) => item.owner_name ?? "—" },
     { key: "updated", header: "Updated", sort: "updated_at", render: (item) => new Date(item.updated_at).toLocaleDateString() },
   ];
   const rows = data?.items;
@@ -86,7 +86,7 @@ export function ItemsScreen({ user }: { user: User }) {
           <button type="button" className="btn btn-sm btn-secondary" onClick={() => { setSelected(new Set()); }}>Clear</button>
         </div>
       )}
-      <DataTable<Item, ItemSort>
+      <DataTable<ItemEntry, ItemSort>
         label="Items"
         searchLabel="Search items by name"
         columns={columns}
