@@ -69,6 +69,20 @@ def expect_first_names(page: Page, *first: str) -> None:
         expect(cells.nth(n)).to_have_text(name)
 
 
+RUNNING = "document.getAnimations().some(a => a.playState === 'running')"
+
+
+def settled(page: Page, seconds: float = 5.0) -> None:
+    """Wait until nothing loads and no CSS transition runs: mid-fade the table is still pale
+    (a screenshot looks broken, axe sees poor contrast). No wait_for_function: it evals,
+    which the app's CSP refuses."""
+    expect(page.locator("[aria-busy=true]")).to_have_count(0)
+    deadline = time.monotonic() + seconds
+    while page.evaluate(RUNNING):
+        assert time.monotonic() < deadline, "transitions still running"
+        page.wait_for_timeout(50)
+
+
 def test_owner_journey(page: Page, client_app: LiveServer, errors: list[str]) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -95,6 +109,7 @@ def test_owner_journey(page: Page, client_app: LiveServer, errors: list[str]) ->
     page.reload()  # a deep link keeps its state
     expect(page.get_by_role("searchbox")).to_have_value("Item 4")
     expect(page.locator("tbody tr")).to_have_count(10)
+    settled(page)
     page.screenshot(path=str(SHOTS / "items-desktop.png"))
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SHOTS / "items-phone.png"))
@@ -111,6 +126,9 @@ def test_owner_journey(page: Page, client_app: LiveServer, errors: list[str]) ->
     expect(page.get_by_text("Profile saved.")).to_be_visible()
     expect(page.locator(".details")).to_contain_text("Renamed Person")
     page.screenshot(path=str(SHOTS / "profile-desktop.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "profile-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -154,6 +172,7 @@ def test_guest_sees_no_write_controls(
     page.goto(client_app.url + "/app/items")
     expect(page.locator("tbody tr")).to_have_count(25)
     SHOTS.mkdir(parents=True, exist_ok=True)
+    settled(page)
     page.screenshot(path=str(SHOTS / "items-guest-phone.png"))
     assert errors == []
 
@@ -179,17 +198,6 @@ def test_the_client_runs_on_the_configured_services(
     assert errors == []
 
 
-RUNNING = "document.getAnimations().some(a => a.playState === 'running')"
-
-
-def settle_transitions(page: Page, seconds: float = 5.0) -> None:
-    """Wait until no CSS transition runs (wait_for_function would eval, which CSP refuses)."""
-    deadline = time.monotonic() + seconds
-    while page.evaluate(RUNNING):
-        assert time.monotonic() < deadline, "transitions still running"
-        page.wait_for_timeout(50)
-
-
 @pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
 def test_axe_finds_nothing_serious_on_the_client_screens(
     browser: Browser, client_app: LiveServer, width: int
@@ -199,8 +207,7 @@ def test_axe_finds_nothing_serious_on_the_client_screens(
     problems: list[str] = []
 
     def check(screen: str) -> None:
-        expect(page.locator("[aria-busy=true]")).to_have_count(0)  # settled, rows in
-        settle_transitions(page)  # mid-transition the table is still pale: contrast would fail
+        settled(page)
         problems.extend(f"{screen}: {v}" for v in serious_axe_violations(page))
 
     page.goto(client_app.url + "/app/items")
