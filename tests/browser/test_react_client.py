@@ -156,6 +156,27 @@ def test_the_old_refresh_cookie_is_dead_after_sign_out(
     assert errors == []
 
 
+def test_two_tabs_restoring_at_once_stay_signed_in(
+    page: Page, client_app: LiveServer, errors: list[str]
+) -> None:
+    """Two tabs reloading together both send the cookie the first one is about to spend:
+    the second, inside the grace window, gets the same successor instead of ending the
+    sign-in (on the full stack, the Redis token store decides)."""
+    sign_in(page, client_app, "user@example.com")
+    spent = next(c for c in page.context.cookies() if c["name"] == "refresh_token")
+    first = page.request.post(client_app.url + "/api/v1/auth/refresh")
+    successor = next(c for c in page.context.cookies() if c["name"] == "refresh_token")
+    page.context.add_cookies([spent])  # the other tab's request left with the old cookie
+    second = page.request.post(client_app.url + "/api/v1/auth/refresh")
+    assert first.status == second.status == 200
+    now = next(c for c in page.context.cookies() if c["name"] == "refresh_token")
+    assert now["value"] == successor["value"] != spent["value"]
+    page.reload()
+    expect(page.locator("tbody tr")).to_have_count(25)
+    expect(page.locator(".nav-button")).to_have_text("Sign out")
+    assert errors == []
+
+
 def test_guest_sees_no_write_controls(
     page: Page, client_app: LiveServer, errors: list[str]
 ) -> None:
