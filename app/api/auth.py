@@ -9,12 +9,10 @@ user's last password change.
 The React client also gets a refresh token, in an HttpOnly, SameSite=Strict cookie
 scoped to /api/v1/auth, so a reload can restore its in-memory access token
 (`POST /auth/refresh`). Each sign-in starts a family; every refresh spends the
-token and sets the next one. The same token again within
-`REFRESH_GRACE_SECONDS` (5) is a second tab reloading at the same moment and gets
-the same next token. Later, presenting a spent token means two parties hold it,
-so the whole family ends, access tokens issued by refreshing included, with a
-warning in the log and a `user.refresh_reused` row in the audit log.
-A family lives `REFRESH_TTL_SECONDS` past its last use and never longer than
+token and sets the next one; the same token within `REFRESH_GRACE_SECONDS` (a
+second tab) gets the same next one. Later, a spent token means two parties hold
+it: the whole family ends (access tokens included), logged and audited. A family
+lives `REFRESH_TTL_SECONDS` past its last use and never longer than
 `REFRESH_MAX_SECONDS` after the sign-in; sign-out ends it.
 """
 
@@ -25,14 +23,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import jwt
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from app.api.schemas import LoginRequest, TokenOut, UserOut, validate_body
-from app.core.token_store import Rotation, TokenStore
+from app.core.token_store import Rotation, TokenStatus, TokenStore
 from app.edge import is_api_request, render_error
 from app.errors import Unauthorized
 from app.extensions import db
@@ -133,10 +131,9 @@ class AuthService:
     def refresh(self, value: str) -> tuple[User, AuthToken, RefreshToken]:
         """Spend a refresh token: the user, a new access token and the family's next token.
 
-        The same token again within the grace window (a second tab reloading at the same
-        time) gets the same next token; later, a spent (or revoked) token is a reuse and
-        raises RefreshReused after ending its whole family. So does an account that was
-        deactivated, signed out everywhere or given a new password since.
+        Within the grace window a second use (another tab) gets the same next token. An
+        account deactivated, signed out everywhere or with a new password since ends the
+        family; so does a reuse after the window (RefreshReused).
         """
         claims = self._decode_refresh(value)
         user_id, family = int(claims["sub"]), str(claims["fam"])
@@ -157,20 +154,22 @@ class AuthService:
         if found == "revoked" and note is not None:  # the twin of a request just answered
             following = json.loads(note)
             found = self._store.status(following["jti"], user_id)
-        if found == "active":
-            return user, self.issue(user, family=family), self._sign_refresh(following)
-        ended = self._store.revoke_family(family) if found == "revoked" else 0
-        if ended:
-            log.warning(
-                "refresh token reused; family %s of user %s ended (%d tokens)",
-                family,
-                user_id,
-                ended,
-            )
-            raise RefreshReused(user_id=user_id, family=family, ended=ended)
-        if found == "revoked":  # nothing left to end: signed out, or a reuse already caught
+        if found != "active":
+            self._refuse(found, user_id, family)
+        return user, self.issue(user, family=family), self._sign_refresh(following)
+
+    def _refuse(self, found: TokenStatus, user_id: int, family: str) -> NoReturn:
+        """A spent token outside its grace window ends its family (a reuse); one the store
+        no longer knows has expired."""
+        if found != "revoked":
+            raise Unauthorized("Your session has expired. Sign in again.")
+        ended = self._store.revoke_family(family)
+        if not ended:  # nothing left to end: signed out, or a reuse already caught
             raise Unauthorized("Your session has ended. Sign in again.")
-        raise Unauthorized("Your session has expired. Sign in again.")
+        log.warning(
+            "refresh token reused; family %s of user %s ended (%d tokens)", family, user_id, ended
+        )
+        raise RefreshReused(user_id=user_id, family=family, ended=ended)
 
     def end_family(self, value: str) -> None:
         """Revoke every token of the sign-in a refresh token belongs to (sign-out)."""
