@@ -96,6 +96,7 @@ class Settings:
     token_ttl_seconds: int = 24 * 3600
     refresh_ttl_seconds: int = 7 * 24 * 3600  # a refresh cookie unused this long expires
     refresh_max_seconds: int = 30 * 24 * 3600  # and no sign-in refreshes past this age
+    refresh_grace_seconds: int = 5  # a just-spent cookie used again this soon: a second tab
     session_ttl_seconds: int = 14 * 24 * 3600
     login_rate_limit: str = "10 per minute"
     rate_limits_enabled: bool = True
@@ -162,6 +163,7 @@ class Settings:
             token_ttl_seconds=_int(e, "TOKEN_TTL_SECONDS", 24 * 3600),
             refresh_ttl_seconds=_int(e, "REFRESH_TTL_SECONDS", cls.refresh_ttl_seconds),
             refresh_max_seconds=_int(e, "REFRESH_MAX_SECONDS", cls.refresh_max_seconds),
+            refresh_grace_seconds=_int(e, "REFRESH_GRACE_SECONDS", cls.refresh_grace_seconds),
             session_ttl_seconds=_int(e, "SESSION_TTL_SECONDS", 14 * 24 * 3600),
             login_rate_limit=e.get("LOGIN_RATE_LIMIT") or cls.login_rate_limit,
             rate_limits_enabled=_bool(e.get("RATE_LIMITS_ENABLED"), True),

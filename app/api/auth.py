@@ -9,26 +9,28 @@ user's last password change.
 The React client also gets a refresh token, in an HttpOnly, SameSite=Strict cookie
 scoped to /api/v1/auth, so a reload can restore its in-memory access token
 (`POST /auth/refresh`). Each sign-in starts a family; every refresh spends the
-token and sets the next one. Presenting a spent token again means two parties
-hold it, so the whole family ends, access tokens issued by refreshing included.
-A family lives `REFRESH_TTL_SECONDS` past its last use and never longer than
+token and sets the next one; the same token within `REFRESH_GRACE_SECONDS` (a
+second tab) gets the same next one. Later, a spent token means two parties hold
+it: the whole family ends (access tokens included), logged and audited. A family
+lives `REFRESH_TTL_SECONDS` past its last use and never longer than
 `REFRESH_MAX_SECONDS` after the sign-in; sign-out ends it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import jwt
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from app.api.schemas import LoginRequest, TokenOut, UserOut, validate_body
-from app.core.token_store import TokenStore
+from app.core.token_store import Rotation, TokenStatus, TokenStore
 from app.edge import is_api_request, render_error
 from app.errors import Unauthorized
 from app.extensions import db
@@ -76,6 +78,14 @@ class RefreshToken:
     expires_at: datetime
 
 
+class RefreshReused(Unauthorized):
+    """A spent refresh token came back after its grace window: its family was ended."""
+
+    def __init__(self, *, user_id: int, family: str, ended: int) -> None:
+        super().__init__("This sign-in was ended because its refresh token was used twice.")
+        self.user_id, self.family, self.ended = user_id, family, ended
+
+
 class AuthService:
     """Issue, verify and revoke API tokens."""
 
@@ -88,6 +98,7 @@ class AuthService:
         session: Session,
         refresh_ttl_seconds: int = 7 * 24 * 3600,
         refresh_max_seconds: int = 30 * 24 * 3600,
+        refresh_grace_seconds: int = 5,
     ) -> None:
         self._secret = secret_key
         self._store = store
@@ -95,6 +106,7 @@ class AuthService:
         self._session = session
         self._refresh_ttl = refresh_ttl_seconds
         self._refresh_max = refresh_max_seconds
+        self._refresh_grace = refresh_grace_seconds
 
     def issue(self, user: User, *, family: str | None = None) -> AuthToken:
         """A new signed token, registered as active until it expires."""
@@ -119,30 +131,45 @@ class AuthService:
     def refresh(self, value: str) -> tuple[User, AuthToken, RefreshToken]:
         """Spend a refresh token: the user, a new access token and the family's next token.
 
-        A spent (or revoked) token ends its whole family; so does an account that was
-        deactivated, signed out everywhere or given a new password since.
+        Within the grace window a second use (another tab) gets the same next token. An
+        account deactivated, signed out everywhere or with a new password since ends the
+        family; so does a reuse after the window (RefreshReused).
         """
         claims = self._decode_refresh(value)
         user_id, family = int(claims["sub"]), str(claims["fam"])
-        found = self._store.consume(str(claims["jti"]), user_id)
-        if found == "revoked":
-            ended = self._store.revoke_family(family)
-            log.warning(
-                "refresh token reused; family %s of user %s ended (%d tokens)",
-                family,
-                user_id,
-                ended,
-            )
-            raise Unauthorized("This sign-in was ended because its refresh token was used twice.")
-        if found != "active":
-            raise Unauthorized("Your session has expired. Sign in again.")
         user = identity(self._session, user_id)
         stale = user is None or not user.is_active or claims.get("ep", 0) != user.auth_epoch
         if user is None or stale or issued_before(user, int(claims["iat"])):
             self._store.revoke_family(family)
             raise Unauthorized("Your session has ended. Sign in again.")
-        next_token = self._refresh_token(user, family, int(claims["fst"]))
-        return user, self.issue(user, family=family), next_token
+        following = self._next_claims(user, family, int(claims["fst"]))
+        rotation = Rotation(
+            next_jti=following["jti"],
+            ttl_seconds=following["exp"] - following["iat"],
+            family=family,
+            note=json.dumps(following),
+            grace_seconds=self._refresh_grace,
+        )
+        found, note = self._store.rotate(str(claims["jti"]), user_id, rotation)
+        if found == "revoked" and note is not None:  # the twin of a request just answered
+            following = json.loads(note)
+            found = self._store.status(following["jti"], user_id)
+        if found != "active":
+            self._refuse(found, user_id, family)
+        return user, self.issue(user, family=family), self._sign_refresh(following)
+
+    def _refuse(self, found: TokenStatus, user_id: int, family: str) -> NoReturn:
+        """A spent token outside its grace window ends its family (a reuse); one the store
+        no longer knows has expired."""
+        if found != "revoked":
+            raise Unauthorized("Your session has expired. Sign in again.")
+        ended = self._store.revoke_family(family)
+        if not ended:  # nothing left to end: signed out, or a reuse already caught
+            raise Unauthorized("Your session has ended. Sign in again.")
+        log.warning(
+            "refresh token reused; family %s of user %s ended (%d tokens)", family, user_id, ended
+        )
+        raise RefreshReused(user_id=user_id, family=family, ended=ended)
 
     def end_family(self, value: str) -> None:
         """Revoke every token of the sign-in a refresh token belongs to (sign-out)."""
@@ -153,16 +180,19 @@ class AuthService:
         self._store.revoke_family(str(claims["fam"]))
 
     def _refresh_token(self, user: User, family: str, started: int) -> RefreshToken:
-        now = _now()
-        deadline = datetime.fromtimestamp(started + self._refresh_max, UTC)
-        expires = min(now + timedelta(seconds=self._refresh_ttl), deadline)
-        ttl = int((expires - now).total_seconds())
-        if ttl <= 0:
+        claims = self._next_claims(user, family, started)
+        self._store.add(claims["jti"], user.id, claims["exp"] - claims["iat"], family=family)
+        return self._sign_refresh(claims)
+
+    def _next_claims(self, user: User, family: str, started: int) -> dict[str, Any]:
+        """The claims of a family's next refresh token (not yet registered or signed)."""
+        now = int(_now().timestamp())
+        expires = min(now + self._refresh_ttl, started + self._refresh_max)
+        if expires <= now:
             raise Unauthorized("Your session has expired. Sign in again.")
-        jti = uuid.uuid4().hex
-        claims = {
+        return {
             "sub": str(user.id),
-            "jti": jti,
+            "jti": uuid.uuid4().hex,
             "iat": now,
             "exp": expires,
             "ep": user.auth_epoch,
@@ -170,9 +200,10 @@ class AuthService:
             "fam": family,
             "fst": started,  # when the sign-in began: the family's age limit counts from it
         }
-        self._store.add(jti, user.id, ttl, family=family)
+
+    def _sign_refresh(self, claims: dict[str, Any]) -> RefreshToken:
         value = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
-        return RefreshToken(value, family, expires)
+        return RefreshToken(value, claims["fam"], datetime.fromtimestamp(claims["exp"], UTC))
 
     def _decode_refresh(self, value: str, *, verify_exp: bool = True) -> dict[str, Any]:
         try:
@@ -251,6 +282,7 @@ def auth_service() -> AuthService:
         session=db.session,
         refresh_ttl_seconds=settings.refresh_ttl_seconds,
         refresh_max_seconds=settings.refresh_max_seconds,
+        refresh_grace_seconds=settings.refresh_grace_seconds,
     )
 
 
@@ -341,6 +373,11 @@ def refresh() -> Response:
     try:
         user, token, next_token = auth_service().refresh(value)
     except Unauthorized as exc:  # problem JSON, and the dead cookie goes
+        if isinstance(exc, RefreshReused):  # audited: one reading of it is a stolen cookie
+            with db.transaction() as session:
+                accounts.record_refresh_reuse(
+                    session, exc.user_id, family=exc.family, ended=exc.ended, ip=client_ip()
+                )
         response = render_error(exc.status, exc.title, exc.message, code=exc.code)
         return _clear_refresh_cookie(response)
     return token_response(user, token, next_token)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, url_for
 
 from app.api.schemas import (
+    ItemEntry,
     ItemListParams,
     ItemPage,
     json_response,
@@ -21,6 +22,7 @@ from app.models.item import Item
 from app.policy import policy
 from app.security import current_actor, current_db_user
 from app.services import items as item_service
+from app.services import users as user_service
 from app.services.items import ItemCreate, ItemOut, ItemPatch
 
 bp = Blueprint("api_items", __name__, url_prefix="/items")
@@ -29,9 +31,15 @@ ITEM_URL = "/<int:item_id>"
 
 
 def item_page(page: Page[Item]) -> ItemPage:
-    """The API shape of one page of items."""
+    """The API shape of one page of items, each with its owner's name (one query)."""
+    names = user_service.display_names(db.session, {item.owner_id for item in page.items})
     return ItemPage(
-        items=[ItemOut.model_validate(item) for item in page.items],
+        items=[
+            ItemEntry(
+                **ItemOut.model_validate(item).model_dump(), owner_name=names.get(item.owner_id)
+            )
+            for item in page.items
+        ],
         page=page.page,
         per_page=page.per_page,
         total=page.total,

@@ -201,8 +201,16 @@ ItemListParams = list_params(
 )
 
 
+class ItemEntry(ItemOut):
+    """An item in a list, with its owner as the items page shows them."""
+
+    owner_name: str | None = Field(
+        description="The owner's name, or their email when the name is empty."
+    )
+
+
 class ItemPage(BaseModel):
-    items: list[ItemOut]
+    items: list[ItemEntry]
     page: int
     per_page: int
     total: int

@@ -16,6 +16,8 @@ Catalogue: type (subject): payload -> subscribers. Every event is counted by typ
 - user.login (user): - -> cache: users, user:<id>
 - user.logout (user): [everywhere] -> cache: users, user:<id>
 - user.login_failed (user, or none for an unknown email): reason, [actor_email]
+- user.refresh_reused (user): family, ended (tokens revoked): a spent refresh token
+  came back after its grace window, so that sign-in was ended
 - user.password_reset_requested (user): - -> outbox: the reset email
 - user.created also -> outbox: a welcome email (imports only when asked: welcome=True);
   user.updated with password -> a "password changed" notice, with email -> an
@@ -66,6 +68,7 @@ class EventType(StrEnum):
     USER_LOGIN = "user.login"
     USER_LOGOUT = "user.logout"
     USER_LOGIN_FAILED = "user.login_failed"
+    USER_REFRESH_REUSED = "user.refresh_reused"
     PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
     ITEM_CREATED = "item.created"
     ITEM_UPDATED = "item.updated"

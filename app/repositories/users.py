@@ -30,3 +30,10 @@ class UserRepository(BaseRepository[User]):
         if not emails:
             return set()
         return set(self.session.scalars(select(User.email).where(User.email.in_(emails))))
+
+    def display_names(self, ids: set[int]) -> dict[int, str]:
+        """Name (or email, when the name is empty) by id, for the given accounts."""
+        if not ids:
+            return {}
+        rows = self.session.execute(select(User.id, User.name, User.email).where(User.id.in_(ids)))
+        return {row.id: row.name or row.email for row in rows}

@@ -145,6 +145,20 @@ def record_logout(
     _publish(session, EventType.USER_LOGOUT, user, actor, everywhere=everywhere)
 
 
+def record_refresh_reuse(
+    session: Session, user_id: int, *, family: str, ended: int, ip: str | None
+) -> None:
+    """Publish USER_REFRESH_REUSED: a spent refresh token came back, its sign-in ended."""
+    publish(
+        session,
+        EventType.USER_REFRESH_REUSED,
+        subject=("user", user_id),
+        actor=Actor(user_id=user_id, ip=ip),
+        family=family,
+        ended=ended,
+    )
+
+
 def end_all_sessions(session: Session, user: User) -> None:
     """Invalidate every session, remember-me cookie and API token of the user."""
     user.auth_epoch = (user.auth_epoch or 0) + 1

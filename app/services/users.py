@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
@@ -141,3 +142,9 @@ def find_by_email(session: Session, email: str) -> User | None:
 def list_users(session: Session, query: ListQuery, seek: Seek | None = None) -> Page[User]:
     """One page of accounts, sorted, searched and filtered as USER_LISTING allows."""
     return UserRepository(session).list(query, seek=seek)
+
+
+def display_names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    """What others see of these accounts, as the items page shows an owner: the name, or
+    the email when the name is empty."""
+    return UserRepository(session).display_names(set(user_ids))

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditLog
+from app.models import AuditLog, User
 from tests.factories import PASSWORD, seed_items
 
 PROBLEM = "application/problem+json"
@@ -98,8 +98,24 @@ def test_list_defaults_to_newest_first_with_paging_fields(
         "price",
         "created_at",
         "updated_at",
+        "owner_name",
     }
     assert first["price"] == "1.50" and first["description"] == "about a-item 01"
+
+
+def test_list_names_each_owner_as_the_items_page_does(
+    app: Flask,
+    client: FlaskClient,
+    tokens: dict[str, dict[str, str]],
+    catalog: dict[str, list[int]],
+    accounts: dict[str, int],
+) -> None:
+    with app.app_context(), db.transaction() as session:
+        session.get(User, accounts["admin"]).name = ""  # type: ignore[union-attr]
+    response = client.get("/api/v1/items", headers=tokens["guest"])
+    owners = {item["name"]: item["owner_name"] for item in response.json["items"]}  # type: ignore[index]
+    assert owners["a-item 01"] == "User" and owners["a-item 12"] == "User"
+    assert owners["z-admin item"] == "admin@example.com"  # no name: the email, like the page
 
 
 def test_sort_both_ways(

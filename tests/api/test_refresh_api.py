@@ -1,7 +1,10 @@
-"""Refresh tokens for the React client: the cookie, rotation, reuse, expiry and sign-out."""
+"""Refresh tokens for the React client: the cookie, rotation, two tabs at once, reuse
+(audited), expiry and sign-out."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,11 +14,13 @@ import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from app import create_app
 from app.api import auth
 from app.api.auth import REFRESH_COOKIE, REFRESH_PATH
 from app.extensions import db
+from app.models import AuditLog
 from app.services import accounts as account_service
 from app.services import users as user_service
 from tests.api.test_auth_api import SECRET, api_login, bearer
@@ -47,6 +52,20 @@ def backdate_password(app: Flask, user_id: int) -> None:
     with app.app_context(), db.transaction() as session:
         user = user_service.get_user(session, user_id)
         user.password_changed_at = datetime.now(UTC) - timedelta(days=60)
+
+
+def grace(app: Flask, monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
+    """Set the window in which a just-spent cookie may come back (a second tab)."""
+    settings = app.extensions["settings"]
+    monkeypatch.setitem(
+        app.extensions, "settings", replace(settings, refresh_grace_seconds=seconds)
+    )
+
+
+@pytest.fixture
+def no_grace(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every second use of a cookie is a reuse (the window has its own tests)."""
+    grace(app, monkeypatch, 0)
 
 
 @pytest.fixture
@@ -103,7 +122,7 @@ def test_refresh_rotates_the_cookie_and_issues_a_working_token(
 
 
 def test_reusing_a_spent_cookie_ends_the_whole_family(
-    client: FlaskClient, signed_in: tuple[str, str]
+    client: FlaskClient, signed_in: tuple[str, str], no_grace: None
 ) -> None:
     login_access, first = signed_in
     refreshed = client.post(REFRESH)
@@ -119,7 +138,9 @@ def test_reusing_a_spent_cookie_ends_the_whole_family(
         assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401
 
 
-def test_reuse_ends_only_its_own_family(client: FlaskClient, signed_in: tuple[str, str]) -> None:
+def test_reuse_ends_only_its_own_family(
+    client: FlaskClient, signed_in: tuple[str, str], no_grace: None
+) -> None:
     _, first = signed_in
     other = client.application.test_client()
     assert api_login(other).status_code == 200  # a second sign-in (another browser)
@@ -127,6 +148,56 @@ def test_reuse_ends_only_its_own_family(client: FlaskClient, signed_in: tuple[st
     assert client.post(REFRESH).status_code == 200
     assert use(client.application.test_client(), first).status_code == 401
     assert use(other, other_cookie or "").status_code == 200
+
+
+def test_two_tabs_refreshing_together_stay_signed_in(
+    client: FlaskClient, signed_in: tuple[str, str]
+) -> None:
+    _, cookie = signed_in
+    tab_a, tab_b = client, client.application.test_client()  # one browser, one cookie jar
+    first, second = use(tab_a, cookie), use(tab_b, cookie)  # both reloads send the same one
+    assert first.status_code == 200 and second.status_code == 200, second.json
+    assert cookie_of(tab_a) == cookie_of(tab_b) != cookie  # the same successor for both
+    assert first.json["access_token"] != second.json["access_token"]  # type: ignore[index]
+    for answer in (first, second):
+        me = client.get("/api/v1/me", headers=bearer(answer.json["access_token"]))  # type: ignore[index]
+        assert me.status_code == 200
+    assert tab_b.post(REFRESH).status_code == 200  # and the sign-in goes on
+    assert use(tab_a, cookie_of(tab_b) or "").status_code == 200
+
+
+def test_reuse_after_the_grace_window_ends_the_family_on_the_audit_log(
+    app: Flask,
+    client: FlaskClient,
+    signed_in: tuple[str, str],
+    accounts: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    grace(app, monkeypatch, 1)
+    access, cookie = signed_in
+    assert client.post(REFRESH).status_code == 200
+    latest = cookie_of(client) or ""
+    time.sleep(1.2)  # the second tab's window has passed: this is someone else
+    with caplog.at_level(logging.WARNING, logger="app.api.auth"):
+        reused = use(app.test_client(), cookie)
+        assert reused.status_code == 401 and "used twice" in reused.json["detail"]  # type: ignore[index]
+        assert use(client, latest).status_code == 401  # the whole family ended, once
+        assert client.get("/api/v1/me", headers=bearer(access)).status_code == 401
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "refresh token reused" in warned[0].getMessage()
+    with app.app_context():
+        rows = db.session.scalars(
+            select(AuditLog).where(AuditLog.event_type == "user.refresh_reused")
+        ).all()
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.subject_type, row.subject_id, row.actor_id) == (
+        "user",
+        str(accounts["user"]),
+        accounts["user"],
+    )
+    assert row.data["ended"] >= 3 and row.data["family"] in warned[0].getMessage()
 
 
 def test_expired_cookie_is_refused(

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
@@ -19,7 +18,7 @@ from app.core.mail import FileMailTransport, Mail
 from app.extensions import db
 from app.jobs.runner import get_runner
 from app.models import Delivery, OutboxMessage
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import serious_axe_violations, sign_in
 from tests.conftest import LiveServer, free_port, make_settings
 from tests.factories import PASSWORD, make_role_accounts
 
@@ -57,13 +56,7 @@ def _until(check: Callable[[], bool], seconds: float = 10.0) -> None:
 
 
 def _no_serious_axe_problems(page: Page) -> None:
-    result = Axe().run(page)
-    serious = [
-        (v["id"], [n["target"] for n in v["nodes"]][:3])
-        for v in result.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert serious == [], page.url
+    assert serious_axe_violations(page) == [], page.url
 
 
 def test_a_sign_up_shows_its_welcome_email_in_the_mail_viewer(

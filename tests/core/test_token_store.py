@@ -1,4 +1,5 @@
-"""The active-token store's refresh-family operations, in memory and in Redis alike."""
+"""The active-token store's refresh-family operations (rotation, the grace window,
+revocation), in memory and in Redis alike."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from app.core.token_store import MemoryTokenStore, RedisTokenStore, TokenStore
+from app.core.token_store import MemoryTokenStore, RedisTokenStore, Rotation, TokenStore
 from tests.conftest import require
 
 
@@ -26,26 +27,63 @@ def store(request: pytest.FixtureRequest) -> Iterator[TokenStore]:
         client.delete(*keys)
 
 
-def test_consume_spends_a_token_once(store: TokenStore) -> None:
+def next_of(jti: str, *, grace: int = 5, family: str = "f") -> Rotation:
+    return Rotation(
+        next_jti=f"{jti}-next",
+        ttl_seconds=600,
+        family=family,
+        note=f"note of {jti}",
+        grace_seconds=grace,
+    )
+
+
+def test_rotate_spends_a_token_once_and_adds_its_successor(store: TokenStore) -> None:
     store.add("a", 1, 60, family="f")
-    assert store.consume("a", 2) == "unknown"  # someone else's: untouched
-    assert store.status("a", 1) == "active"
-    assert store.consume("a", 1) == "active"
-    assert store.consume("a", 1) == "revoked" and store.status("a", 1) == "revoked"
-    assert store.consume("never-issued", 1) == "unknown"
+    assert store.rotate("a", 2, next_of("a")) == ("unknown", None)  # someone else's: untouched
+    assert store.status("a", 1) == "active" and store.status("a-next", 2) == "unknown"
+    assert store.rotate("a", 1, next_of("a")) == ("active", None)
+    assert store.status("a", 1) == "revoked" and store.status("a-next", 1) == "active"
+    assert store.rotate("never-issued", 1, next_of("x")) == ("unknown", None)
+    assert store.revoke_family("f") == 2  # the successor joined the family
+
+
+def test_a_second_use_within_the_grace_window_gets_the_note(store: TokenStore) -> None:
+    store.add("a", 1, 60, family="f")
+    store.rotate("a", 1, next_of("a"))
+    assert store.rotate("a", 1, next_of("a-again")) == ("revoked", "note of a")
+    assert store.status("a-again-next", 1) == "unknown"  # no second successor
+    store.add("b", 1, 60, family="f")
+    store.rotate("b", 1, next_of("b", grace=0))  # no window at all
+    assert store.rotate("b", 1, next_of("b-again")) == ("revoked", None)
+
+
+def test_the_grace_note_expires() -> None:
+    now = [100.0]
+    store = MemoryTokenStore(clock=lambda: now[0])
+    store.add("a", 1, 60, family="f")
+    store.rotate("a", 1, next_of("a", grace=5))
+    now[0] += 4.9
+    assert store.rotate("a", 1, next_of("a2")) == ("revoked", "note of a")
+    now[0] += 0.2
+    assert store.rotate("a", 1, next_of("a3")) == ("revoked", None)
 
 
 def test_racing_uses_of_one_token_see_it_active_once(store: TokenStore) -> None:
     store.add("race", 7, 60, family="f")
-    seen: list[str] = []
+    seen: list[tuple[str, str | None]] = []
     threads = [
-        threading.Thread(target=lambda: seen.append(store.consume("race", 7))) for _ in range(8)
+        threading.Thread(target=lambda n=n: seen.append(store.rotate("race", 7, next_of(f"{n}"))))
+        for n in range(8)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(seen) == ["active"] + ["revoked"] * 7
+    winners = [note for found, note in seen if found == "active"]
+    losers = {note for found, note in seen if found == "revoked"}
+    assert len(winners) == 1 and len(losers) == 1 and len(seen) == 8
+    (note,) = losers  # every later use sees the one rotation that won
+    assert store.status(note.removeprefix("note of ") + "-next", 7) == "active"
 
 
 def test_revoke_family_ends_its_tokens_only(store: TokenStore) -> None:

@@ -628,6 +628,45 @@ export interface components {
             data: components["schemas"]["ItemDeletedData"] | components["schemas"]["BulkItemsData"];
         };
         /**
+         * ItemEntry
+         * @description An item in a list, with its owner as the items page shows them.
+         */
+        ItemEntry: {
+            /** Id */
+            id: number;
+            /** Owner Id */
+            owner_id: number;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "active" | "archived";
+            /**
+             * Price
+             * @example 12.50
+             */
+            price: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Owner Name
+             * @description The owner's name, or their email when the name is empty.
+             */
+            owner_name: string | null;
+        };
+        /**
          * ItemOut
          * @description An item as the API answers and webhooks send it; `price` is a string with exactly
          *     two decimals ("12.50") so no float rounds it.
@@ -665,7 +704,7 @@ export interface components {
         /** ItemPage */
         ItemPage: {
             /** Items */
-            items: components["schemas"]["ItemOut"][];
+            items: components["schemas"]["ItemEntry"][];
             /** Page */
             page: number;
             /** Per Page */

@@ -7,6 +7,8 @@ export type User = Schemas["UserOut"];
 export type Role = User["role"];
 export type Token = Schemas["TokenOut"];
 export type Item = Schemas["ItemOut"];
+/** An item in a list, with its owner's name. */
+export type ItemEntry = Schemas["ItemEntry"];
 export type ItemPage = Schemas["ItemPage"];
 export type ItemCreate = Schemas["ItemCreate"];
 export type ItemPatch = Schemas["ItemPatch"];

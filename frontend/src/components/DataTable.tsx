@@ -176,7 +176,7 @@ export function DataTable<T, S extends string>(props: DataTableProps<T, S>) {
                               checked={selected.has(id)}
                               onChange={() => { toggle(id); }}
                             />
-                            <span className="row-select-text">Select</span>
+                            <span className="row-select-text" aria-hidden="true">Select</span>
                           </label>
                         )}
                       </td>

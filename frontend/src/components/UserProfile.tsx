@@ -3,6 +3,7 @@
 import { useState, type SyntheticEvent } from "react";
 import { asApiError, type ApiError } from "../api/errors";
 import type { User } from "../api/types";
+import { dateTime, longDate } from "../format/format";
 import { useChangePasswordMutation, useUpdateMeMutation } from "../hooks/useApi";
 import { Field } from "./Field";
 
@@ -74,7 +75,9 @@ function ProfileCard({ user, canWrite }: { user: User; canWrite: boolean }) {
           <dt>Role</dt>
           <dd><span className={`badge badge-${user.role}`}>{user.role}</span></dd>
           <dt>Member since</dt>
-          <dd>{new Date(user.created_at).toLocaleDateString()}</dd>
+          <dd>{longDate(user.created_at)}</dd>
+          <dt>Last sign-in</dt>
+          <dd>{dateTime(user.last_login_at)}</dd>
         </dl>
       </section>
     );

@@ -3,7 +3,7 @@
 import { act, screen, waitFor } from "@testing-library/react";
 import { delay, http, HttpResponse } from "msw";
 import { useState } from "react";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ItemListParams } from "../api/types";
 import { item, page, problem, token } from "../test/fixtures";
 import { renderApp } from "../test/render";
@@ -27,26 +27,52 @@ function countItems(answer: () => Response | Promise<Response> = () => HttpRespo
   return seen;
 }
 
+function Toggle() {
+  const [shown, setShown] = useState(true);
+  return (
+    <>
+      <button onClick={() => { setShown((s) => !s); }}>toggle</button>
+      {shown && <Items />}
+    </>
+  );
+}
+
+const toggle = () => { act(() => { screen.getByText("toggle").click(); }); };
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe("useApi", () => {
   it("serves a second reader from the cache while the entry lives", async () => {
     const seen = countItems();
-    function Toggle() {
-      const [shown, setShown] = useState(true);
-      return (
-        <>
-          <button onClick={() => { setShown((s) => !s); }}>toggle</button>
-          {shown && <Items />}
-        </>
-      );
-    }
     renderApp(<Toggle />);
     await screen.findByText("list: Item 1");
-    act(() => { screen.getByText("toggle").click(); });
+    toggle();
     expect(screen.queryByText("list: Item 1")).toBeNull();
-    act(() => { screen.getByText("toggle").click(); });
+    toggle();
     expect(screen.getByText("list: Item 1")).toBeInTheDocument(); // straight from the cache
     await new Promise((r) => setTimeout(r, 50));
     expect(seen).toHaveLength(1);
+  });
+
+  it("keeps an answer nobody reads for 60 s, then asks the server again", async () => {
+    const seen = countItems();
+    renderApp(<Toggle />);
+    await screen.findByText("list: Item 1");
+    // Only the timeouts: RTK Query's removal timer starts when the last reader goes.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    toggle();
+    act(() => { vi.advanceTimersByTime(59_000); });
+    toggle();
+    expect(screen.getByText("list: Item 1")).toBeInTheDocument(); // 59 s: still cached
+    toggle();
+    act(() => { vi.advanceTimersByTime(60_000); }); // the clock restarted at this unmount
+    vi.useRealTimers(); // the request below runs on real timers (its timeout, msw)
+    toggle();
+    expect(screen.getByText("list: loading")).toBeInTheDocument(); // 60 s: dropped
+    await screen.findByText("list: Item 1");
+    expect(seen).toHaveLength(2);
   });
 
   it("sends one request for identical queries in flight, another for other arguments", async () => {

@@ -1,4 +1,4 @@
-import type { Item, ItemPage, Token, User } from "../api/types";
+import type { ItemEntry, ItemPage, Token, User } from "../api/types";
 
 export const owner: User = {
   id: 2,
@@ -16,10 +16,11 @@ export function token(accessToken: string, user: User = owner): Token {
   return { access_token: accessToken, token_type: "Bearer", expires_at: "2030-01-01T00:00:00Z", user };
 }
 
-export function item(id: number, ownerId = owner.id): Item {
+export function item(id: number, ownerId = owner.id): ItemEntry {
   return {
     id,
     owner_id: ownerId,
+    owner_name: ownerId === owner.id ? owner.name : `Person ${ownerId}`,
     name: `Item ${id}`,
     description: "",
     status: "active",
@@ -29,7 +30,7 @@ export function item(id: number, ownerId = owner.id): Item {
   };
 }
 
-export function page(items: Item[], extra: Partial<ItemPage> = {}): ItemPage {
+export function page(items: ItemEntry[], extra: Partial<ItemPage> = {}): ItemPage {
   return { items, page: 1, per_page: 25, total: items.length, pages: 1, ...extra };
 }
 

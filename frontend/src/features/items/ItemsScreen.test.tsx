@@ -111,6 +111,16 @@ describe("ItemsScreen", () => {
     expect(screen.queryByRole("checkbox")).toBeNull();
   });
 
+  it("names each row's owner, as the items page does", async () => {
+    serveItems();
+    renderApp(<ItemsScreen user={owner} />, { route: "/items" });
+    const mine = (await screen.findByText("Item 11")).closest("tr");
+    const theirs = screen.getByText("Item 12").closest("tr");
+    expect(within(mine as HTMLElement).getByText("User")).toHaveAttribute("data-label", "Owner");
+    expect(within(theirs as HTMLElement).getByText("Person 99")).toHaveAttribute("data-label", "Owner");
+    expect(screen.queryByText("#99")).toBeNull();
+  });
+
   it("shows the server's field errors when saving, and the new row after", async () => {
     serveItems();
     let attempts = 0;

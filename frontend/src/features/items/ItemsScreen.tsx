@@ -2,7 +2,8 @@
 // delete; guests and other users' rows are read-only, as on the HTMX items page.
 import { useCallback, useState } from "react";
 import { asApiError } from "../../api/errors";
-import type { Item, ItemCreate, ItemSort, User } from "../../api/types";
+import type { Item, ItemCreate, ItemEntry, ItemSort, User } from "../../api/types";
+import { dateTime, money } from "../../format/format";
 import { DataTable, type Column } from "../../components/DataTable";
 import { useTableState, type TableDefaults } from "../../components/useTableState";
 import { useCreateItemMutation, useDeleteItemMutation, useItems, useUpdateItemMutation } from "../../hooks/useApi";
@@ -15,7 +16,6 @@ const DEFAULTS: TableDefaults<ItemSort> = {
   sorts: ["id", "name", "price", "status", "created_at", "updated_at"],
 };
 
-const money = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 export function mayChange(user: User, item: Item): boolean {
   return user.role === "admin" || (user.role === "user" && item.owner_id === user.id);
@@ -44,12 +44,12 @@ export function ItemsScreen({ user }: { user: User }) {
     [update],
   );
 
-  const columns: Column<Item, ItemSort>[] = [
+  const columns: Column<ItemEntry, ItemSort>[] = [
     { key: "name", header: "Name", sort: "name", render: (item) => item.name },
     { key: "status", header: "Status", sort: "status", render: (item) => <span className={`badge badge-${item.status}`}>{item.status}</span> },
-    { key: "price", header: "Price", sort: "price", numeric: true, render: (item) => money.format(Number(item.price)) },
-    { key: "owner", header: "Owner", render: (item) => (item.owner_id === user.id ? "You" : `#${item.owner_id}`) },
-    { key: "updated", header: "Updated", sort: "updated_at", render: (item) => new Date(item.updated_at).toLocaleDateString() },
+    { key: "price", header: "Price", sort: "price", numeric: true, render: (item) => money(item.price) },
+    { key: "owner", header: "Owner", render: (item) => item.owner_name ?? "—" },
+    { key: "updated", header: "Updated", sort: "updated_at", render: (item) => dateTime(item.updated_at) },
   ];
   const rows = data?.items;
   const chosen = (rows ?? []).filter((item) => selected.has(item.id));
@@ -86,7 +86,7 @@ export function ItemsScreen({ user }: { user: User }) {
           <button type="button" className="btn btn-sm btn-secondary" onClick={() => { setSelected(new Set()); }}>Clear</button>
         </div>
       )}
-      <DataTable<Item, ItemSort>
+      <DataTable<ItemEntry, ItemSort>
         label="Items"
         searchLabel="Search items by name"
         columns={columns}
