@@ -20,6 +20,17 @@ from tests.payments.conftest import start_localstripe
 
 pytestmark = pytest.mark.browser
 
+SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "payments"
+
+
+def shoot(page: Page, name: str) -> None:
+    """The page at desktop and phone widths, for a person to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, width in (("desktop", 1280), ("phone", 390)):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
 
 @pytest.fixture(scope="module")
 def localstripe_url() -> Iterator[str]:
@@ -114,11 +125,13 @@ def test_3d_secure_shows_what_to_do_and_ends_succeeded(
     expect(page.locator("#three-d-secure")).to_contain_text(
         "Your bank asks you to confirm this payment (3-D Secure)"
     )
+    shoot(page, "3ds-asked")
     page.get_by_role("button", name="Confirm with my bank").click()
     # localstripe's Stripe.js stands in for the bank's window with two buttons
     page.get_by_role("button", name="Complete authentication").click()
     expect(page.locator("#payment-status-badge")).to_have_text("succeeded")
     expect(page.get_by_text("Paid. A receipt is on its way")).to_be_visible()
+    shoot(page, "3ds-succeeded")
     expect(page.locator("#payment-timeline")).to_contain_text("lookup")
 
 
@@ -138,3 +151,4 @@ def test_3d_secure_failed_at_the_bank_says_so(
     expect(page.locator("#decline-reason")).to_contain_text(
         "The card's 3-D Secure check was not completed."
     )
+    shoot(page, "3ds-failed")
