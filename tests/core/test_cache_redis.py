@@ -163,11 +163,21 @@ import sys, threading, time
 import redis
 from app.core.cache import CacheConfig, build_cache
 
-url, prefix, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+url, prefix = sys.argv[1], sys.argv[2]
 # A generous socket timeout: this is about the lock, not about failing fast on a slow
 # Redis (a timed-out call degrades to a local load, which a busy CI box can trigger).
 cache = build_cache(CacheConfig(redis_url=url, key_prefix=prefix, socket_timeout=5.0))
 counter = redis.Redis.from_url(url)
+# Start together once both listeners are subscribed: a listener that subscribes later
+# marks what was cached before as possibly stale (a gap), and a load that began before
+# the gap is not stored; on a busy machine that made a second load, unrelated to the lock.
+deadline = time.monotonic() + 20
+while cache.health()["invalidation"] != "listening" and time.monotonic() < deadline:
+    time.sleep(0.01)
+counter.incr(prefix + ":ready")
+while int(counter.get(prefix + ":ready") or 0) < 2 and time.monotonic() < deadline:
+    time.sleep(0.005)
+start_at = time.time() + 0.2
 
 def loader():
     counter.incr(prefix + ":loads")
@@ -186,18 +196,15 @@ cache.close()
 
 
 def test_a_stampede_in_two_processes_loads_once(redis_url: str, cache_prefix: str) -> None:
-    start_at = str(time.time() + 3)  # both processes are up and waiting by then
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", STAMPEDE_SCRIPT, redis_url, cache_prefix, start_at], cwd=ROOT
-        )
+        subprocess.Popen([sys.executable, "-c", STAMPEDE_SCRIPT, redis_url, cache_prefix], cwd=ROOT)
         for _ in range(2)
     ]
     assert [proc.wait(timeout=30) for proc in procs] == [0, 0]
     raw = redis.Redis.from_url(redis_url)
     try:
         loads = int(raw.get(f"{cache_prefix}:loads") or 0)
-        raw.delete(f"{cache_prefix}:loads")
+        raw.delete(f"{cache_prefix}:loads", f"{cache_prefix}:ready")
     finally:
         raw.close()
     assert loads == 1  # once per process at most; the Redis lock makes it once in all
