@@ -146,7 +146,9 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(401,),
         error_text={
             401: "An expired, revoked or reused refresh cookie (reuse ends the whole "
-            "sign-in); the cookie is cleared."
+            "sign-in; a cookie sent again within REFRESH_GRACE_SECONDS of its use, as two "
+            "tabs reloading together do, gets the same successor instead); the cookie is "
+            "cleared."
         },
         empty_answers={204: "No refresh cookie came with the request: no sign-in to restore."},
         reads_refresh_cookie=True,

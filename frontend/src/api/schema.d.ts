@@ -1519,7 +1519,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description An expired, revoked or reused refresh cookie (reuse ends the whole sign-in); the cookie is cleared. */
+            /** @description An expired, revoked or reused refresh cookie (reuse ends the whole sign-in; a cookie sent again within REFRESH_GRACE_SECONDS of its use, as two tabs reloading together do, gets the same successor instead); the cookie is cleared. */
             401: {
                 headers: {
                     [name: string]: unknown;
