@@ -25,6 +25,7 @@ from app.services import items as item_service
 from app.services.items import ItemCreate, ItemPatch
 from app.services.validation import validate
 from app.settings import get_settings
+from app.web.item_rows import render_item_rows
 from app.web.regions import cached_region, viewer_key
 from app.web.responses import see_other
 from app.web.tables import (
@@ -38,6 +39,7 @@ from app.web.tables import (
 )
 
 bp = Blueprint("items", __name__, url_prefix="/items")
+bp.add_app_template_global(render_item_rows, "item_rows")
 
 SPEC = TableSpec(
     endpoint="items.index",
