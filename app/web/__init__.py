@@ -20,10 +20,12 @@ from app.web import (
     stripe_hooks,
     webhooks,
 )
+from app.web.pager import render_pager
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount every page blueprint."""
+    """Mount every page blueprint, and the pager every table template draws."""
+    app.add_template_global(render_pager, "table_pager")
     for module in (
         ops,
         auth,
