@@ -1,5 +1,6 @@
-"""The pager written in Python (app/web/pager.py): the HTML the Jinja macro wrote, for
-first, middle, last, single and empty pages, page sizes and hostile search terms."""
+"""The table parts written in Python (app/web/table_html.py): the HTML the Jinja macros
+wrote, for first, middle, last, single and empty pages, sorts, page sizes and hostile
+search terms."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from markupsafe import Markup
 
 from app.core.listing import Page
 from app.services.items import LISTING
-from app.web.pager import render_pager
+from app.web.table_html import render_header, render_mobile_sort, render_pager
 from app.web.tables import Column, TableSpec, TableState, TableView
 
-# The macro templates/_macros/table.html had before the pager moved to Python, verbatim.
+# The macros templates/_macros/table.html had before they moved to Python, verbatim.
 JINJA_PAGER = """\
 {% macro pager(view) %}
 {% set controls = view.pager %}
@@ -47,11 +48,45 @@ JINJA_PAGER = """\
 </nav>
 {% endmacro %}"""  # noqa: E501
 
+JINJA_HEADER = """\
+{% macro header(view, select_all=False) %}
+<thead>
+  <tr>
+    {% if select_all %}<th scope="col" class="select-col"><input type="checkbox" data-select-all aria-label="Select all rows on this page"></th>{% endif %}
+    {% for cell in view.headers %}
+    <th scope="col" aria-sort="{{ cell.aria_sort }}"{% if cell.column.numeric %} class="num"{% endif %}>
+      {% if cell.url %}
+        <a href="{{ cell.url }}" hx-get="{{ cell.url }}" hx-push-url="true" data-focus-key="sort-{{ cell.column.key }}" class="sort-link{% if cell.aria_sort != 'none' %} is-sorted{% endif %}"
+           title="Sort by {{ cell.column.label|lower }}">{{ cell.column.label }}<span class="sort-indicator" aria-hidden="true">{{ cell.indicator }}</span></a>
+      {% else %}{{ cell.column.label }}{% endif %}
+    </th>
+    {% endfor %}
+    {% if caller %}{{ caller() }}{% endif %}
+  </tr>
+</thead>
+{% endmacro %}"""  # noqa: E501
+
+JINJA_MOBILE_SORT = """\
+{% macro mobile_sort(view) %}
+<div class="mobile-sort" aria-label="Sort">
+  <span class="muted">Sort:</span>
+  {% for cell in view.sortable_headers %}
+  <a href="{{ cell.url }}" hx-get="{{ cell.url }}" hx-push-url="true" data-focus-key="chip-{{ cell.column.key }}" class="chip{% if cell.aria_sort != 'none' %} is-sorted{% endif %}">{{ cell.column.label }}{% if cell.aria_sort != 'none' %} {{ cell.indicator }}{% endif %}</a>
+  {% endfor %}
+</div>
+{% endmacro %}"""  # noqa: E501
+
 SPEC = TableSpec(
     endpoint="items.index",
     region_id="items-table",
     listing=LISTING,
-    columns=(Column("name", "Name"), Column("created_at", "Created", first_direction="desc")),
+    columns=(
+        Column("name", "Name <&>"),
+        Column("status", "Status"),
+        Column("price", "Price", numeric=True, first_direction="desc"),
+        Column("owner", "Owner"),  # not sortable here: a plain label
+        Column("created_at", "Created", first_direction="desc"),
+    ),
     filters=("status",),
     nouns=("item", "items"),
 )
@@ -114,3 +149,48 @@ def test_hostile_search_and_mount_point_are_escaped() -> None:
     assert 'action="/a&#34;&lt;b&gt;"' in html
     assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html  # the kept search
     assert "&amp;q=%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E" in html
+
+
+def jinja_macros() -> Any:
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(JINJA_HEADER + JINJA_MOBILE_SORT)
+
+
+SORTS = [
+    {},
+    {"sort": "name", "dir": "asc"},
+    {"sort": "price"},
+    {"sort": "created_at", "dir": "asc"},
+]
+EXTRA = '<th scope="col" class="actions-col"><span class="sr-only">Actions</span></th>'
+
+
+@pytest.mark.parametrize("args", SORTS)
+@pytest.mark.parametrize("select_all", [False, True])
+def test_header_is_the_html_the_macro_wrote(args: dict[str, str], select_all: bool) -> None:
+    table = view({**args, "q": "a&b"}, total=60)
+    template = jinja_macros()
+    plain = template.module.header(table, select_all=select_all)
+    called = template.environment.from_string(
+        JINJA_HEADER + "{% call header(view, select_all=s) %}" + EXTRA + "{% endcall %}"
+    ).render(view=table, s=select_all)
+    empty_call = template.environment.from_string(
+        JINJA_HEADER + "{% call header(view, select_all=s) %}{% endcall %}"
+    ).render(view=table, s=select_all)
+    assert str(render_header(table, select_all=select_all)) == plain
+    assert str(render_header(table, select_all=select_all, extra=Markup(EXTRA))) == called
+    assert str(render_header(table, select_all=select_all, extra="")) == empty_call
+
+
+@pytest.mark.parametrize("args", SORTS)
+def test_sort_chips_are_the_html_the_macro_wrote(args: dict[str, str]) -> None:
+    table = view({**args, "q": "<x>"}, total=60)
+    assert str(render_mobile_sort(table)) == jinja_macros().module.mobile_sort(table)
+
+
+def test_header_links_sort_and_escape() -> None:
+    html = str(render_header(view({"sort": "name", "dir": "asc", "q": '"<q>'}, total=60)))
+    assert 'aria-sort="ascending"' in html and "Name &lt;&amp;&gt;" in html
+    assert 'title="Sort by name &lt;&amp;&gt;"' in html
+    assert "/items?sort=name&amp;dir=desc&amp;q=%22%3Cq%3E" in html  # clicking flips it
+    assert "<q>" not in html and "Owner    </th>" in html  # no link on a column that does not sort

@@ -1,10 +1,12 @@
-"""The DataTable's pager as HTML, written in Python.
+"""The DataTable's header row, sort chips and pager as HTML, written in Python.
 
-The pager of a table page draws a dozen links, each printed twice (href and hx-get);
-as a Jinja macro it was the largest part of a table region after the rows. This is the
-HTML templates/_macros/table.html's `pager(view)` macro wrote, byte for byte (its
-source is kept in tests/web/test_pager.py, which holds the two equal), escaped as
-Jinja's autoescape escapes (app/web/html.py). The macro now calls `table_pager(view)`.
+A table region draws a few dozen links, each printed twice (href and hx-get); as Jinja
+macros the header, chips and pager cost more than the rest of the region around the
+rows. This is the HTML the `header`, `mobile_sort` and `pager` macros of
+templates/_macros/table.html wrote, byte for byte (their sources are kept in
+tests/web/test_table_html.py, which holds the two equal), escaped as Jinja's autoescape
+escapes (app/web/html.py). The macros now call `table_header`, `table_mobile_sort` and
+`table_pager` (registered in app/web/__init__.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from markupsafe import Markup
 
 from app.web.html import escape_text
-from app.web.tables import PagerItem, TableView
+from app.web.tables import HeaderCell, PagerItem, TableView
 
 
 def _control(item: PagerItem) -> str:
@@ -98,3 +100,51 @@ def render_pager(view: TableView[Any]) -> Markup:
         parts.append(_per_page(view))
     parts.append("</nav>\n")
     return Markup("".join(parts))  # noqa: S704 - every value above is escaped or an int
+
+
+def _header_cell(cell: HeaderCell) -> str:
+    column = cell.column
+    numeric = ' class="num"' if column.numeric else ""
+    opened = f'    <th scope="col" aria-sort="{escape_text(cell.aria_sort)}"{numeric}>\n'
+    label = escape_text(column.label)
+    if not cell.url:
+        return f"{opened}{label}    </th>\n"
+    url, key = escape_text(cell.url), escape_text(column.key)
+    sorted_ = " is-sorted" if cell.aria_sort != "none" else ""
+    return (
+        f'{opened}        <a href="{url}" hx-get="{url}" hx-push-url="true"'
+        f' data-focus-key="sort-{key}" class="sort-link{sorted_}"\n'
+        f'           title="Sort by {escape_text(column.label.lower())}">{label}'
+        f'<span class="sort-indicator" aria-hidden="true">{escape_text(cell.indicator)}</span>'
+        "</a>\n    </th>\n"
+    )
+
+
+def render_header(view: TableView[Any], *, select_all: bool = False, extra: str = "") -> Markup:
+    """The `<thead>`: a select-all box for writers, a sort link per sortable column, and
+    `extra` (the caller's own cells: already HTML, from the template) at the end."""
+    select = (
+        '<th scope="col" class="select-col"><input type="checkbox" data-select-all'
+        ' aria-label="Select all rows on this page"></th>'
+        if select_all
+        else ""
+    )
+    cells = "".join(map(_header_cell, view.headers))
+    return Markup(f"<thead>\n  <tr>\n{select}{cells}{extra}  </tr>\n</thead>\n")  # noqa: S704
+
+
+def render_mobile_sort(view: TableView[Any]) -> Markup:
+    """The sort chips phones show instead of the header row."""
+    chips = []
+    for cell in view.sortable_headers:
+        url, key = escape_text(cell.url), escape_text(cell.column.key)
+        on = cell.aria_sort != "none"
+        chips.append(
+            f'  <a href="{url}" hx-get="{url}" hx-push-url="true" data-focus-key="chip-{key}"'
+            f' class="chip{" is-sorted" if on else ""}">{escape_text(cell.column.label)}'
+            f"{' ' + escape_text(cell.indicator) if on else ''}</a>\n"
+        )
+    return Markup(  # noqa: S704 - every value above is escaped
+        '<div class="mobile-sort" aria-label="Sort">\n  <span class="muted">Sort:</span>\n'
+        f"{''.join(chips)}</div>\n"
+    )
