@@ -96,7 +96,7 @@ def _rows_context(rows: list[Row[Any]]) -> dict[str, Any]:
     return {
         "rows": rows,
         "items_base": url_for("items.index"),  # row links are built from it: url_for is slow
-        "changeable": {r.id for r in rows if item_service.can_change(me, r)},
+        "changeable": item_service.changeable_ids(me, rows),
         "can_write": me.can_write,
         "statuses": ITEM_STATUSES,
     }
