@@ -47,14 +47,11 @@ def register_template_helpers(app: Flask) -> None:
     if not app.debug:  # assets do not change under a running server: hash each once
         asset_url = lru_cache(maxsize=64)(asset_url)
 
-    def money(value: Decimal | float | None) -> str:
-        return "" if value is None else f"${value:,.2f}"
-
     def date(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         if value is None:
             return ""
         if fmt == "%Y-%m-%d %H:%M":  # the common case, several times faster than strftime
-            return value.isoformat(" ", "minutes")[:16]
+            return minute(value)
         return value.strftime(fmt)
 
     def readable(value: Any) -> str:
@@ -77,6 +74,16 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["readable"] = readable
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+
+
+def money(value: Decimal | float | None) -> str:
+    """$1,234.50 (the `money` filter)."""
+    return "" if value is None else f"${value:,.2f}"
+
+
+def minute(value: datetime | None) -> str:
+    """2026-01-31 09:05 (the `date` filter's default format, without strftime's cost)."""
+    return "" if value is None else value.isoformat(" ", "minutes")[:16]
 
 
 def minor_money(amount: int | None, currency: str = "usd") -> str:

@@ -20,10 +20,14 @@ from app.web import (
     stripe_hooks,
     webhooks,
 )
+from app.web.table_html import render_header, render_mobile_sort, render_pager
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount every page blueprint."""
+    """Mount every page blueprint, and the table parts their templates draw."""
+    app.add_template_global(render_header, "table_header")
+    app.add_template_global(render_mobile_sort, "table_mobile_sort")
+    app.add_template_global(render_pager, "table_pager")
     for module in (
         ops,
         auth,

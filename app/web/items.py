@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, flash, request, stream_with_context, url_for
 from flask_login import current_user
@@ -25,6 +26,7 @@ from app.services import items as item_service
 from app.services.items import ItemCreate, ItemPatch
 from app.services.validation import validate
 from app.settings import get_settings
+from app.web.item_rows import render_item_rows
 from app.web.regions import cached_region, viewer_key
 from app.web.responses import see_other
 from app.web.tables import (
@@ -38,6 +40,7 @@ from app.web.tables import (
 )
 
 bp = Blueprint("items", __name__, url_prefix="/items")
+bp.add_app_template_global(render_item_rows, "item_rows")
 
 SPEC = TableSpec(
     endpoint="items.index",
@@ -83,6 +86,17 @@ def table_view(args: Mapping[str, str]) -> TableView[Row[Any]]:
     )
 
 
+# How werkzeug's URL map encodes query arguments (werkzeug.urls._urlencode), so the
+# export link is the one url_for built.
+_QUERY_SAFE = "!$'()*,/:;?@"
+
+
+def _export_query(view: TableView[Row[Any]]) -> str:
+    """The query of the Export CSV link (the table's state): url_for with the state as
+    arguments cost twice what the remembered path and this do (templates/items/index.html)."""
+    return urlencode(view.state.params(page=1, cursor=""), safe=_QUERY_SAFE)
+
+
 def _fields(form: Mapping[str, str]) -> dict[str, str]:
     """The item fields of a submitted form (its CSRF token and buttons are not item data)."""
     return {name: form[name] for name in ItemCreate.model_fields if name in form}
@@ -94,7 +108,7 @@ def _rows_context(rows: list[Row[Any]]) -> dict[str, Any]:
     return {
         "rows": rows,
         "items_base": url_for("items.index"),  # row links are built from it: url_for is slow
-        "changeable": {r.id for r in rows if item_service.can_change(me, r)},
+        "changeable": item_service.changeable_ids(me, rows),
         "can_write": me.can_write,
         "statuses": ITEM_STATUSES,
     }
@@ -125,6 +139,7 @@ def _render_table(args: Mapping[str, str], *, status: int = 200, **extra: Any) -
         region=region,
         can_write=me.can_write,
         items_base=view.base_url,
+        export_query=_export_query(view),
         status_choices=[(s, s.title()) for s in ITEM_STATUSES],
         **extra,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -151,20 +151,27 @@ class TableState:
         """URL parameters for this state with some changed; defaults are left out.
 
         The one serialiser of table state: links, hidden inputs, the export link and
-        the region cache key all come from here, in this order.
+        the region cache key all come from here, in this order. A page asks for a dozen
+        links, so the changes are read from a dict rather than through a copied state
+        (`dataclasses.replace` cost more than the rest of this).
         """
-        state = replace(self, **changes) if changes else self
-        out: dict[str, Any] = {"sort": state.sort, "dir": state.direction}
-        if state.page > 1:
-            out["page"] = state.page
-        if state.per_page != self.spec.listing.default_per_page:
-            out["per_page"] = state.per_page
-        if state.q:
-            out["q"] = state.q
-        out.update({k: v for k, v in state.filters.items() if v})
-        if state.cursor:
-            out["cursor"] = state.cursor
+        if changes.keys() - _STATE_FIELDS:
+            raise TypeError(f"not table state: {sorted(changes.keys() - _STATE_FIELDS)}")
+        state = {**self.__dict__, **changes} if changes else self.__dict__
+        out: dict[str, Any] = {"sort": state["sort"], "dir": state["direction"]}
+        if state["page"] > 1:
+            out["page"] = state["page"]
+        if state["per_page"] != self.spec.listing.default_per_page:
+            out["per_page"] = state["per_page"]
+        if state["q"]:
+            out["q"] = state["q"]
+        out.update({k: v for k, v in state["filters"].items() if v})
+        if state["cursor"]:
+            out["cursor"] = state["cursor"]
         return out
+
+
+_STATE_FIELDS = frozenset({"sort", "direction", "page", "per_page", "q", "filters", "cursor"})
 
 
 def encode_params(params: Mapping[str, Any]) -> str:

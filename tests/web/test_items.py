@@ -385,3 +385,25 @@ def test_row_fragment_url_opened_directly_goes_to_the_item_page(
     html = fragment.get_data(as_text=True)
     assert fragment.status_code == 200 and html.lstrip().startswith(f'<tr id="item-{item_id}"')
     assert "<html" not in html and "/edit" not in html  # someone else's row: no actions
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {},
+        {"sort": "price", "dir": "desc", "status": "draft", "per_page": "50", "page": "3"},
+        {"q": "a/b:c?d@e!$'()*,; &=+#%<>\"ü “x” ☃"},
+        {"q": "  spaced  out  ", "cursor": "last", "page": "9"},
+    ],
+)
+def test_export_link_is_the_one_url_for_builds(app: Flask, args: dict[str, str]) -> None:
+    from flask import url_for
+
+    from app.web.items import SPEC, _export_query
+    from app.web.tables import TableState, TableView
+
+    with app.test_request_context("/items"):
+        state = TableState.from_args(SPEC, args)
+        view = TableView(SPEC, state, lambda _q, _s: None)  # type: ignore[arg-type, return-value]
+        expected = url_for("items.export_csv", **state.params(page=1, cursor=""))
+        assert f"{url_for('items.export_csv')}?{_export_query(view)}" == expected

@@ -1,0 +1,150 @@
+"""The DataTable's header row, sort chips and pager as HTML, written in Python.
+
+A table region draws a few dozen links, each printed twice (href and hx-get); as Jinja
+macros the header, chips and pager cost more than the rest of the region around the
+rows. This is the HTML the `header`, `mobile_sort` and `pager` macros of
+templates/_macros/table.html wrote, byte for byte (their sources are kept in
+tests/web/test_table_html.py, which holds the two equal), escaped as Jinja's autoescape
+escapes (app/web/html.py). The macros now call `table_header`, `table_mobile_sort` and
+`table_pager` (registered in app/web/__init__.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from app.web.html import escape_text
+from app.web.tables import HeaderCell, PagerItem, TableView
+
+
+def _control(item: PagerItem) -> str:
+    """First, Prev, Next or Last: a link, or a disabled button on the first or last page."""
+    label, aria = escape_text(item.label), escape_text(item.aria_label)
+    if not item.url:
+        return (
+            '<span class="btn btn-sm btn-secondary is-disabled" aria-disabled="true"'
+            f' tabindex="-1" data-focus-key="pager-{aria}">{label}</span>'
+        )
+    url = escape_text(item.url)
+    rel = f' rel="{escape_text(item.rel)}"' if item.rel else ""
+    return (
+        f'<a href="{url}" hx-get="{url}" hx-push-url="true" data-focus-key="pager-{aria}"'
+        f' class="btn btn-sm btn-secondary"{rel} aria-label="{aria}">{label}</a>'
+    )
+
+
+def _number(item: PagerItem) -> str:
+    """A page number: a link, the current page, or a gap."""
+    if item.gap:
+        return '<span class="gap" aria-hidden="true">…</span>'
+    label, aria = escape_text(item.label), escape_text(item.aria_label)
+    if item.current:
+        return (
+            '<span class="btn btn-sm is-current" aria-current="page" tabindex="-1"'
+            f' data-focus-key="pager-{aria}">{label}</span>'
+        )
+    url = escape_text(item.url)
+    return (
+        f'<a href="{url}" hx-get="{url}" hx-push-url="true" data-focus-key="pager-{aria}"'
+        f' class="btn btn-sm btn-secondary" aria-label="{aria}">{label}</a>'
+    )
+
+
+def _per_page(view: TableView[Any]) -> str:
+    """The rows-per-page form: the state it keeps as hidden inputs, and the choices."""
+    base = escape_text(view.base_url)
+    kept = "".join(
+        f'<input type="hidden" name="{escape_text(key)}" value="{escape_text(str(value))}">'
+        for key, value in view.kept_params
+    )
+    current = view.state.per_page
+    options = "".join(
+        f'<option value="{n}"{" selected" if n == current else ""}>{n}</option>'
+        for n in view.spec.per_page_choices
+    )
+    return (
+        f'  <form class="per-page" method="get" action="{base}" hx-get="{base}"'
+        ' hx-trigger="change" hx-push-url="true">\n'
+        f"{kept}    <label>Rows per page\n"
+        '      <select name="per_page" data-focus-key="per-page">\n'
+        f"{options}      </select>\n"
+        "    </label>\n"
+        '    <noscript><button class="btn btn-sm btn-secondary" type="submit">Apply</button>'
+        "</noscript>\n"
+        "  </form>\n"
+    )
+
+
+def render_pager(view: TableView[Any]) -> Markup:
+    """The pager under a table: the summary, page links when there is more than one
+    page, and the page-size form when there are more rows than the smallest size."""
+    parts = [
+        '<nav class="pager" aria-label="Pages">\n',
+        f'  <span class="muted pager-summary">{escape_text(view.summary)}</span>\n',
+    ]
+    page = view.page
+    if page.pages > 1:
+        controls = view.pager
+        parts += [
+            '  <span class="pager-links">\n',
+            *map(_control, controls.before),
+            '    <span class="page-numbers">\n',
+            *map(_number, controls.numbers),
+            "    </span>\n",
+            *map(_control, controls.after),
+            "  </span>\n",
+        ]
+    if page.total > view.spec.per_page_choices[0]:
+        parts.append(_per_page(view))
+    parts.append("</nav>\n")
+    return Markup("".join(parts))  # noqa: S704 - every value above is escaped or an int
+
+
+def _header_cell(cell: HeaderCell) -> str:
+    column = cell.column
+    numeric = ' class="num"' if column.numeric else ""
+    opened = f'    <th scope="col" aria-sort="{escape_text(cell.aria_sort)}"{numeric}>\n'
+    label = escape_text(column.label)
+    if not cell.url:
+        return f"{opened}{label}    </th>\n"
+    url, key = escape_text(cell.url), escape_text(column.key)
+    sorted_ = " is-sorted" if cell.aria_sort != "none" else ""
+    return (
+        f'{opened}        <a href="{url}" hx-get="{url}" hx-push-url="true"'
+        f' data-focus-key="sort-{key}" class="sort-link{sorted_}"\n'
+        f'           title="Sort by {escape_text(column.label.lower())}">{label}'
+        f'<span class="sort-indicator" aria-hidden="true">{escape_text(cell.indicator)}</span>'
+        "</a>\n    </th>\n"
+    )
+
+
+def render_header(view: TableView[Any], *, select_all: bool = False, extra: str = "") -> Markup:
+    """The `<thead>`: a select-all box for writers, a sort link per sortable column, and
+    `extra` (the caller's own cells: already HTML, from the template) at the end."""
+    select = (
+        '<th scope="col" class="select-col"><input type="checkbox" data-select-all'
+        ' aria-label="Select all rows on this page"></th>'
+        if select_all
+        else ""
+    )
+    cells = "".join(map(_header_cell, view.headers))
+    return Markup(f"<thead>\n  <tr>\n{select}{cells}{extra}  </tr>\n</thead>\n")  # noqa: S704
+
+
+def render_mobile_sort(view: TableView[Any]) -> Markup:
+    """The sort chips phones show instead of the header row."""
+    chips = []
+    for cell in view.sortable_headers:
+        url, key = escape_text(cell.url), escape_text(cell.column.key)
+        on = cell.aria_sort != "none"
+        chips.append(
+            f'  <a href="{url}" hx-get="{url}" hx-push-url="true" data-focus-key="chip-{key}"'
+            f' class="chip{" is-sorted" if on else ""}">{escape_text(cell.column.label)}'
+            f"{' ' + escape_text(cell.indicator) if on else ''}</a>\n"
+        )
+    return Markup(  # noqa: S704 - every value above is escaped
+        '<div class="mobile-sort" aria-label="Sort">\n  <span class="muted">Sort:</span>\n'
+        f"{''.join(chips)}</div>\n"
+    )

@@ -1,0 +1,102 @@
+"""The items table's rows written in Python: the same HTML as the Jinja loop they replace,
+hostile names escaped, links and actions only where the viewer may act."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from jinja2 import Environment
+from markupsafe import Markup
+
+from app.templating import minute, money
+from app.web.item_rows import render_item_rows
+
+# The loop templates/items/index.html had before the rows moved to Python, verbatim.
+JINJA_ROWS = """\
+      {% for item in rows %}{% set href = items_base ~ "/" ~ item.id %}{% set name = item.name|e %}{% set mine = item.id in changeable %}
+      <tr id="item-{{ item.id }}"{% if saved %} class="is-saved"{% endif %}>
+        {% if can_write %}<td class="select-col{% if not mine %} is-empty{% endif %}">{% if mine %}<label class="row-select"><input type="checkbox" name="ids" value="{{ item.id }}" form="bulk-form" aria-label="Select {{ name }}"><span class="row-select-text" aria-hidden="true">Select</span></label>{% endif %}</td>{% endif %}
+        <td data-label="Name"><a href="{{ href }}">{{ name }}</a></td>
+        <td data-label="Status"><span class="badge badge-{{ item.status }}">{{ item.status }}</span></td>
+        <td data-label="Price" class="num">{{ item.price|money }}</td>
+        <td data-label="Owner">{{ item.owner_name or item.owner_email or '—' }}</td>
+        <td data-label="Created">{{ item.created_at|date }}</td>
+        <td class="actions{% if not mine %} is-empty{% endif %}">{% if mine %}<div class="row-actions">
+          <a class="btn btn-sm btn-secondary" href="{{ href }}/edit" data-focus-key="edit-{{ item.id }}"
+             hx-get="{{ href }}/edit" hx-target="closest tr" hx-swap="outerHTML">Edit</a>
+          <a class="btn btn-sm btn-danger" href="{{ href }}/delete" hx-post="{{ href }}/delete"
+             hx-confirm="Delete “{{ name }}”? This cannot be undone.">Delete</a>
+        </div>{% endif %}</td>
+      </tr>
+      {% endfor %}"""  # noqa: E501
+
+HOSTILE = "<script>alert(\"x\")</script> & 'quoted' {{ 7*7 }} a&amp;b"
+
+
+@dataclass
+class Row:
+    id: int
+    name: str
+    status: str
+    price: Decimal
+    created_at: datetime
+    owner_name: str | None
+    owner_email: str | None
+
+
+ROWS = [
+    Row(1, HOSTILE, "active", Decimal("1234567.89"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        'Uma <b>"User"</b>', "u@example.com"),
+    Row(22, "Ünïcødé “curly” — dash", "draft", Decimal("0"),
+        datetime(2025, 12, 31, 23, 59, tzinfo=UTC), None, "<e>@example.com"),
+    Row(333, "plain", "archived", Decimal("0.5"), datetime(2024, 6, 1, tzinfo=UTC), None, None),
+]  # fmt: skip
+
+
+def jinja_rows(**context: object) -> str:
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["money"] = money
+    env.filters["date"] = minute
+    return env.from_string(JINJA_ROWS).render(**context)
+
+
+@pytest.mark.parametrize("can_write", [True, False])
+@pytest.mark.parametrize("saved", [False, True])
+@pytest.mark.parametrize("changeable", [set(), {1, 333}, {1, 22, 333}])
+def test_rows_are_the_html_the_jinja_loop_wrote(
+    can_write: bool, saved: bool, changeable: set[int]
+) -> None:
+    expected = jinja_rows(
+        rows=ROWS, items_base="/items", changeable=changeable, can_write=can_write, saved=saved
+    )
+    html = render_item_rows(
+        ROWS, base="/items", changeable=changeable, can_write=can_write, saved=saved
+    )
+    assert isinstance(html, Markup)
+    assert str(html) == expected
+
+
+def test_hostile_names_owners_and_base_are_escaped() -> None:
+    html = str(render_item_rows(ROWS, base='/mount"<x>/items', changeable={1}, can_write=True))
+    assert "<script>" not in html and "<b>" not in html and "<e>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;quoted&#39;" in html
+    assert "a&amp;amp;b" in html  # an entity in a name is shown, not interpreted
+    assert 'href="/mount&#34;&lt;x&gt;/items/1"' in html
+    assert "Uma &lt;b&gt;&#34;User&#34;&lt;/b&gt;" in html
+    assert "&lt;e&gt;@example.com" in html  # the email when the owner has no name
+    assert '<td data-label="Owner">—</td>' in html  # neither
+
+
+def test_links_and_actions_follow_the_viewer() -> None:
+    html = str(render_item_rows(ROWS, base="/items", changeable={22}, can_write=True))
+    assert '<a href="/items/1">' in html and '<a href="/items/333">' in html
+    assert 'hx-get="/items/22/edit"' in html and 'hx-post="/items/22/delete"' in html
+    assert 'value="22" form="bulk-form"' in html
+    assert "/items/1/edit" not in html and "/items/333/delete" not in html
+    assert html.count('name="ids"') == 1
+    reader = str(render_item_rows(ROWS, base="/items", changeable=set(), can_write=False))
+    assert "select-col" not in reader and "/edit" not in reader and "/delete" not in reader
+    assert render_item_rows([], base="/items", changeable=set(), can_write=True) == ""
