@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
+from app.core.cache import cached
 from app.core.events import SYSTEM, Actor, EventType, publish
 from app.core.listing import ListQuery, Page, Seek
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -146,5 +148,15 @@ def list_users(session: Session, query: ListQuery, seek: Seek | None = None) -> 
 
 def display_names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
     """What others see of these accounts, as the items page shows an owner: the name, or
-    the email when the name is empty."""
-    return UserRepository(session).display_names(set(user_ids))
+    the email when the name is empty. Cached under `user-names`, which a new, renamed or
+    deleted account drops: the API's item lists ask for them on every page, and the query
+    cost more CPU than the rest of the list."""
+    ids = tuple(sorted(set(user_ids)))
+    return {int(k): v for k, v in _display_names(session, ids).items()} if ids else {}
+
+
+@cached(
+    ttl=timedelta(minutes=10), key_prefix="users:names", tags=("user-names",), ignore=("session",)
+)
+def _display_names(session: Session, ids: tuple[int, ...]) -> dict[int, str]:
+    return UserRepository(session).display_names(set(ids))

@@ -118,6 +118,19 @@ def test_list_names_each_owner_as_the_items_page_does(
     assert owners["z-admin item"] == "admin@example.com"  # no name: the email, like the page
 
 
+def test_an_owner_renamed_shows_under_the_new_name_at_once(
+    client: FlaskClient, tokens: dict[str, dict[str, str]], catalog: dict[str, list[int]]
+) -> None:
+    def owners() -> set[str]:
+        response = client.get("/api/v1/items?per_page=100", headers=tokens["guest"])
+        return {item["owner_name"] for item in response.json["items"]}  # type: ignore[index]
+
+    assert "User" in owners()  # the names are cached now
+    renamed = client.patch("/api/v1/me", json={"name": "Renamed Owner"}, headers=tokens["user"])
+    assert renamed.status_code == 200, renamed.json
+    assert "Renamed Owner" in owners() and "User" not in owners()
+
+
 def test_sort_both_ways(
     client: FlaskClient, tokens: dict[str, dict[str, str]], catalog: dict[str, list[int]]
 ) -> None:
