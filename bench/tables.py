@@ -492,9 +492,11 @@ def mixed_paths() -> tuple[list[str], list[str]]:
     return browse, search
 
 
-def mixed_script(browse: list[str], search: list[str], directory: Path) -> Path:
+def mixed_script(
+    browse: list[str], search: list[str], directory: Path, share: float = MIXED_SEARCH_SHARE
+) -> Path:
     """A wrk script sending each request to a URL chosen at random: a search with
-    probability MIXED_SEARCH_SHARE, else an unsearched page."""
+    probability `share`, else an unsearched page."""
     script = directory / "mixed.lua"
 
     def table(paths: list[str]) -> str:
@@ -505,7 +507,7 @@ def mixed_script(browse: list[str], search: list[str], directory: Path) -> Path:
         f"local search = {table(search)}\n"
         "math.randomseed(os.time())\n"
         "request = function()\n"
-        f"  local paths = math.random() < {MIXED_SEARCH_SHARE} and search or browse\n"
+        f"  local paths = math.random() < {share} and search or browse\n"
         "  return wrk.format(nil, paths[math.random(#paths)])\n"
         "end\n"
     )
@@ -636,6 +638,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--stage-requests", type=int, default=200, help="requests per page in the stage split"
     )
     parser.add_argument("--no-stages", action="store_true", help="skip the per-stage split")
+    parser.add_argument(
+        "--mixed-search-share",
+        type=float,
+        default=MIXED_SEARCH_SHARE,
+        help="share of mixed-browsing requests that search (0-1)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 5.0, 2.0
@@ -733,9 +741,9 @@ def main(argv: list[str] | None = None) -> int:
             Result("api", "GET /api/v1/items", "/api/v1/items"),
             Result(
                 "mixed",
-                f"mixed browsing ({len(browse) + len(search):,} URLs)",
+                f"mixed browsing ({args.mixed_search_share:.0%} searches)",
                 search[0],
-                script=mixed_script(browse, search, tmp),
+                script=mixed_script(browse, search, tmp, args.mixed_search_share),
             ),
             Result("bare", "bare Flask endpoint (after)", "/"),
         ]
