@@ -112,16 +112,21 @@ def test_buy_an_item_see_a_decline_and_refund_part(
     expect(admin.locator("#payment-timeline")).to_contain_text("refund")
 
 
-def test_3d_secure_shows_what_to_do_and_ends_succeeded(
-    browser: Browser, shop: tuple[LiveServer, int]
-) -> None:
+def asked_for_3ds(browser: Browser, shop: tuple[LiveServer, int], card: str) -> Page:
+    """A signed-in buyer who paid with a 3-D Secure card and is asked to confirm."""
     server, item_id = shop
     page = browser.new_page()
     sign_in(page, server, "user@example.com")
     page.wait_for_url(server.url + "/")
-
-    pay_with_card(page, server, item_id, "4000002500003155")
+    pay_with_card(page, server, item_id, card)
     expect(page.locator("#payment-status-badge")).to_have_text("requires action")
+    return page
+
+
+def test_3d_secure_shows_what_to_do_and_ends_succeeded(
+    browser: Browser, shop: tuple[LiveServer, int]
+) -> None:
+    page = asked_for_3ds(browser, shop, "4000002500003155")
     expect(page.locator("#three-d-secure")).to_contain_text(
         "Your bank asks you to confirm this payment (3-D Secure)"
     )
@@ -138,13 +143,7 @@ def test_3d_secure_shows_what_to_do_and_ends_succeeded(
 def test_3d_secure_failed_at_the_bank_says_so(
     browser: Browser, shop: tuple[LiveServer, int]
 ) -> None:
-    server, item_id = shop
-    page = browser.new_page()
-    sign_in(page, server, "user@example.com")
-    page.wait_for_url(server.url + "/")
-
-    pay_with_card(page, server, item_id, "4000000000003220")
-    expect(page.locator("#payment-status-badge")).to_have_text("requires action")
+    page = asked_for_3ds(browser, shop, "4000000000003220")
     page.get_by_role("button", name="Confirm with my bank").click()
     page.get_by_role("button", name="Fail authentication").click()
     expect(page.locator("#payment-status-badge")).to_have_text("failed")
