@@ -37,6 +37,7 @@ class Listing:
     default_direction: Direction = "asc"
     filters: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     search: tuple[str, ...] = ()  # columns a search term is matched against
+    search_folded: bool = False  # they hold lower(text): matched by LIKE lower(term)
     per_page_choices: tuple[int, ...] = PER_PAGE_CHOICES
     default_per_page: int = DEFAULT_PER_PAGE
 

@@ -114,7 +114,11 @@ class BaseRepository(Generic[T]):
             stmt = stmt.where(self.filterable[name] == bindparam(f"filter_{name}"))
         if _search_term(query) and self.searchable:
             pattern = bindparam("search", type_=String())
-            stmt = stmt.where(or_(*(col.ilike(pattern, escape="\\") for col in self.searchable)))
+            if self.listing.search_folded:
+                matches = [col.like(func.lower(pattern), escape="\\") for col in self.searchable]
+            else:
+                matches = [col.ilike(pattern, escape="\\") for col in self.searchable]
+            stmt = stmt.where(or_(*matches))
         return stmt
 
     def order_by(self, sort: str | None, direction: Direction | None) -> list[Any]:
@@ -266,7 +270,11 @@ class BaseRepository(Generic[T]):
         if cached is not None and cached[0] is base:
             return cached[1], cached[2]
         order = self.order_by(sort, direction)
-        stmt = self._conditions(base, query)
+        # A search picks its page's ids alone first (a "deferred join"): with the searched
+        # column in the sort indexes, that reads matches off an index in sort order and
+        # visits the table for the page's rows only, not for every row it tests.
+        picked = select(self.model.id) if searching else base
+        stmt = self._conditions(picked, query)
         if seek_kind is None:
             shaped = stmt.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
             reversed_rows = False
@@ -278,8 +286,12 @@ class BaseRepository(Generic[T]):
                 id_col=self.model.id,
                 descending=direction == "desc",
                 order=order,
-                reverse_order=self.order_by(sort, "asc" if direction == "desc" else "desc"),
+                reverse_order=self.order_by(sort, _opposite(direction)),
             )
+        if searching:
+            ids = shaped.subquery("page_ids")
+            outer = self.order_by(sort, _opposite(direction)) if reversed_rows else order
+            shaped = base.join(ids, self.model.id == ids.c.id).order_by(*outer)
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.clear()
         _SHAPES[key] = (base, shaped, reversed_rows)  # holding `base` keeps its id unique
@@ -288,6 +300,10 @@ class BaseRepository(Generic[T]):
     def count_all(self) -> int:
         """Number of rows, unfiltered."""
         return int(self.session.scalar(select(func.count()).select_from(self.model)) or 0)
+
+
+def _opposite(direction: Direction) -> Direction:
+    return "asc" if direction == "desc" else "desc"
 
 
 def _search_term(query: ListQuery) -> str:

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from app.core.listing import MAX_PER_PAGE, ListQuery
+from app.core.listing import MAX_PER_PAGE, ListQuery, Seek, sort_key
 from app.extensions import db
 from app.models import Item, User
 from app.repositories.base import QueryError, UnknownSortError
@@ -137,6 +137,55 @@ def test_search_and_filters(any_app: Flask) -> None:
         assert repo.list(ListQuery(filters={"status": "draft"})).total == 0
         with pytest.raises(QueryError):
             repo.list(ListQuery(filters={"password_hash": "x"}))
+
+
+def test_search_ignores_case_and_follows_renames(any_app: Flask) -> None:
+    """Searches match the stored lower-cased name: any case, kept current by the database."""
+    with any_app.app_context():
+        owner = _owner()
+        lamp, _ = _items(owner, [("Brass LAMP", "1"), ("Oak desk", "2")])
+        repo = ItemRepository(db.session)
+        assert [i.name for i in repo.list(ListQuery(q="lAmP")).items] == ["Brass LAMP"]
+        with db.transaction():
+            repo.update(lamp, {"name": "Brass Lantern"})
+        assert repo.list(ListQuery(q="lamp")).total == 0
+        assert [
+            r.name for r in repo.list_rows(repo.table_columns(), ListQuery(q="LANTERN")).items
+        ] == ["Brass Lantern"]
+
+
+@pytest.mark.parametrize(
+    ("sort", "direction"), [("price", "desc"), ("name", "asc"), ("id", "desc")]
+)
+def test_searched_pages_by_keyset_match_pages_by_offset(
+    any_app: Flask, sort: str, direction: str
+) -> None:
+    """A search's page ids are picked apart from its rows (a deferred join): after, before
+    and last seeks still give the rows, in the order, that OFFSET pages give."""
+    with any_app.app_context():
+        owner = _owner()
+        prices = ["5", "1", "5", "3", "5", "2", "4", "5", "1", "2", "9"]
+        _items(owner, [(f"Lamp {i:02d}", p) for i, p in enumerate(prices)])
+        _items(owner, [("chair", "1"), ("stool", "5")])
+        repo = ItemRepository(db.session)
+        columns = repo.table_columns()
+
+        def page(number: int, seek: Seek | None = None) -> list[int]:
+            query = ListQuery(sort=sort, direction=direction, q="lamp", per_page=4, page=number)
+            return [row.id for row in repo.list_rows(columns, query, seek=seek).items]
+
+        pages = [page(n) for n in (1, 2, 3)]
+        assert [len(p) for p in pages] == [4, 4, 3]
+        first = repo.list_rows(
+            columns, ListQuery(sort=sort, direction=direction, q="lamp", per_page=4)
+        )
+        second = repo.list_rows(
+            columns,
+            ListQuery(sort=sort, direction=direction, q="lamp", per_page=4, page=2),
+        )
+        assert page(2, Seek("after", sort_key(first.items[-1], sort))) == pages[1]
+        assert page(1, Seek("before", sort_key(second.items[0], sort))) == pages[0]
+        assert page(3, Seek("last")) == pages[2]
 
 
 def test_page_window_marks_gaps() -> None:
