@@ -225,7 +225,8 @@ class BaseRepository(Generic[T]):
         if total is None:
             total = self.count(query)
         pages = max(1, math.ceil(total / per_page))
-        stmt, reversed_rows = self._shaped(base, query, seek.kind if seek else None)
+        skips = seek.skip > 0 if seek is not None else page > 1
+        stmt, reversed_rows = self._shaped(base, query, seek.kind if seek else None, skips=skips)
         params = self._filter_params(query)
         if seek is None:
             params.update(limit=per_page, offset=(page - 1) * per_page)
@@ -254,26 +255,28 @@ class BaseRepository(Generic[T]):
         return params
 
     def _shaped(
-        self, base: Select[Any], query: ListQuery, seek_kind: str | None
+        self, base: Select[Any], query: ListQuery, seek_kind: str | None, *, skips: bool = False
     ) -> tuple[Select[Any], bool]:
         """The page statement for this shape of query, values left as bound parameters.
 
         Built once per shape (base, sort, direction, filters, search or not, seek
-        kind) and reused: SQLAlchemy then skips building, cache-keying and
-        compiling it on every request.
+        kind, rows skipped or not) and reused: SQLAlchemy then skips building,
+        cache-keying and compiling it on every request.
         """
         sort, direction = self.sorting(query.sort, query.direction)
         filters = self._active_filters(query)
         searching = bool(_search_term(query) and self.searchable)
-        key = (type(self), id(base), sort, direction, filters, searching, seek_kind)
+        key = (type(self), id(base), sort, direction, filters, searching, seek_kind, skips)
         cached = _SHAPES.get(key)
         if cached is not None and cached[0] is base:
             return cached[1], cached[2]
         order = self.order_by(sort, direction)
-        # A search picks its page's ids alone first (a "deferred join"): with the searched
-        # column in the sort indexes, that reads matches off an index in sort order and
-        # visits the table for the page's rows only, not for every row it tests.
-        picked = select(self.model.id) if searching else base
+        # A page that searches or skips rows (OFFSET) picks its ids alone first (a
+        # "deferred join"): the sort index, which carries the searched column, yields them
+        # by index-only scan, and the table is visited for the page's rows only, not for
+        # every row tested or skipped (page 20 by OFFSET: 0.4 ms instead of 1.5-40 ms).
+        deferred = searching or skips
+        picked = select(self.model.id) if deferred else base
         stmt = self._conditions(picked, query)
         if seek_kind is None:
             shaped = stmt.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
@@ -288,7 +291,7 @@ class BaseRepository(Generic[T]):
                 order=order,
                 reverse_order=self.order_by(sort, _opposite(direction)),
             )
-        if searching:
+        if deferred:
             ids = shaped.subquery("page_ids")
             outer = self.order_by(sort, _opposite(direction)) if reversed_rows else order
             shaped = base.join(ids, self.model.id == ids.c.id).order_by(*outer)

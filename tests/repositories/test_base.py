@@ -154,38 +154,44 @@ def test_search_ignores_case_and_follows_renames(any_app: Flask) -> None:
         ] == ["Brass Lantern"]
 
 
+@pytest.mark.parametrize("q", ["lamp", ""])
 @pytest.mark.parametrize(
     ("sort", "direction"), [("price", "desc"), ("name", "asc"), ("id", "desc")]
 )
-def test_searched_pages_by_keyset_match_pages_by_offset(
-    any_app: Flask, sort: str, direction: str
+def test_pages_by_offset_and_by_keyset_hold_the_same_rows(
+    any_app: Flask, sort: str, direction: str, q: str
 ) -> None:
-    """A search's page ids are picked apart from its rows (a deferred join): after, before
-    and last seeks still give the rows, in the order, that OFFSET pages give."""
+    """Searched pages and pages past the first pick their ids apart from their rows (a
+    deferred join): OFFSET pages, and after, before, skipping and last seeks, still give
+    every matching row once, in sort order with id breaking ties."""
     with any_app.app_context():
         owner = _owner()
         prices = ["5", "1", "5", "3", "5", "2", "4", "5", "1", "2", "9"]
-        _items(owner, [(f"Lamp {i:02d}", p) for i, p in enumerate(prices)])
-        _items(owner, [("chair", "1"), ("stool", "5")])
+        lamps = _items(owner, [(f"Lamp {i:02d}", p) for i, p in enumerate(prices)])
+        others = _items(owner, [("chair", "1"), ("stool", "5")])
         repo = ItemRepository(db.session)
         columns = repo.table_columns()
 
-        def page(number: int, seek: Seek | None = None) -> list[int]:
-            query = ListQuery(sort=sort, direction=direction, q="lamp", per_page=4, page=number)
-            return [row.id for row in repo.list_rows(columns, query, seek=seek).items]
+        def query(number: int) -> ListQuery:
+            return ListQuery(sort=sort, direction=direction, q=q, per_page=4, page=number)
 
-        pages = [page(n) for n in (1, 2, 3)]
-        assert [len(p) for p in pages] == [4, 4, 3]
-        first = repo.list_rows(
-            columns, ListQuery(sort=sort, direction=direction, q="lamp", per_page=4)
-        )
-        second = repo.list_rows(
-            columns,
-            ListQuery(sort=sort, direction=direction, q="lamp", per_page=4, page=2),
-        )
-        assert page(2, Seek("after", sort_key(first.items[-1], sort))) == pages[1]
-        assert page(1, Seek("before", sort_key(second.items[0], sort))) == pages[0]
-        assert page(3, Seek("last")) == pages[2]
+        def page(number: int, seek: Seek | None = None) -> list[int]:
+            return [row.id for row in repo.list_rows(columns, query(number), seek=seek).items]
+
+        matching = lamps + (others if not q else [])
+        ordered = sorted(matching, key=lambda i: (getattr(i, sort), i.id))
+        if direction == "desc":
+            ordered.reverse()
+        expected = [item.id for item in ordered]
+        pages = [page(n) for n in (1, 2, 3, 4)]
+        assert [i for p in pages for i in p] == expected
+        first = repo.list_rows(columns, query(1)).items
+        second = repo.list_rows(columns, query(2)).items
+        assert page(2, Seek("after", sort_key(first[-1], sort))) == pages[1]
+        assert page(3, Seek("after", sort_key(first[-1], sort), skip=4)) == pages[2]
+        assert page(1, Seek("before", sort_key(second[0], sort))) == pages[0]
+        last = 3 if q else 4
+        assert page(last, Seek("last")) == pages[last - 1]
 
 
 def test_page_window_marks_gaps() -> None:
