@@ -27,6 +27,11 @@ MAX_SEARCH_LENGTH = 100  # characters of a search term, in the table's box and t
 MAX_SKIP_PAGES = 5  # how far a keyset link may jump past the row it starts from
 
 
+def opposite(direction: Direction) -> Direction:
+    """The other direction: a header clicked again, a page read backwards."""
+    return "asc" if direction == "desc" else "desc"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Listing:
     """The one declaration of a list: what sorts (and the type of its values), what

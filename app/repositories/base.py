@@ -14,7 +14,16 @@ from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 from sqlalchemy import Row, Select, String, bindparam, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from app.core.listing import Direction, Listing, ListQuery, Page, Seek, clamp_page, sort_key
+from app.core.listing import (
+    Direction,
+    Listing,
+    ListQuery,
+    Page,
+    Seek,
+    clamp_page,
+    opposite,
+    sort_key,
+)
 from app.models.base import Base
 from app.repositories.keyset import apply_seek, seek_params
 
@@ -289,11 +298,11 @@ class BaseRepository(Generic[T]):
                 id_col=self.model.id,
                 descending=direction == "desc",
                 order=order,
-                reverse_order=self.order_by(sort, _opposite(direction)),
+                reverse_order=self.order_by(sort, opposite(direction)),
             )
         if deferred:
             ids = shaped.subquery("page_ids")
-            outer = self.order_by(sort, _opposite(direction)) if reversed_rows else order
+            outer = self.order_by(sort, opposite(direction)) if reversed_rows else order
             shaped = base.join(ids, self.model.id == ids.c.id).order_by(*outer)
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.clear()
@@ -303,10 +312,6 @@ class BaseRepository(Generic[T]):
     def count_all(self) -> int:
         """Number of rows, unfiltered."""
         return int(self.session.scalar(select(func.count()).select_from(self.model)) or 0)
-
-
-def _opposite(direction: Direction) -> Direction:
-    return "asc" if direction == "desc" else "desc"
 
 
 def _search_term(query: ListQuery) -> str:

@@ -33,6 +33,7 @@ from app.core.listing import (
     ListQuery,
     Page,
     Seek,
+    opposite,
     sort_key,
 )
 from app.htmx import htmx
@@ -360,7 +361,7 @@ class TableView(Generic[T]):
     def _sort_url(self, column: Column) -> str:
         """Clicking a header: same column flips direction; a new column starts at page 1."""
         if column.key == self.state.sort:
-            direction: Direction = "desc" if self.state.direction == "asc" else "asc"
+            direction: Direction = opposite(self.state.direction)
         else:
             direction = column.first_direction
         return self.url(sort=column.key, direction=direction, page=1, cursor="")

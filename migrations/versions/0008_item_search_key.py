@@ -42,13 +42,7 @@ def upgrade() -> None:
     _sort_indexes(include=["name_key"])
     op.create_index("ix_item_id_searched", "item", ["id"], postgresql_include=["name_key"])
     op.drop_index("ix_item_name_trgm", table_name="item")
-    op.create_index(
-        "ix_item_name_key_trgm",
-        "item",
-        ["name_key"],
-        postgresql_using="gin",
-        postgresql_ops={"name_key": "gin_trgm_ops"},
-    )
+    _trigram_index("name_key")
     # The rewritten table has no statistics for name_key (the planner guessed: 150 ms a
     # search) and no page marked all-visible (index-only scans fetched every row anyway:
     # 60 ms). VACUUM cannot run inside a transaction, so this one commits first.
@@ -65,13 +59,7 @@ def downgrade() -> None:
     op.drop_index("ix_item_id_searched", table_name="item")
     _sort_indexes(include=[])
     op.drop_column("item", "name_key")
-    op.create_index(
-        "ix_item_name_trgm",
-        "item",
-        ["name"],
-        postgresql_using="gin",
-        postgresql_ops={"name": "gin_trgm_ops"},
-    )
+    _trigram_index("name")
 
 
 def _sort_indexes(*, include: list[str]) -> None:
@@ -79,3 +67,14 @@ def _sort_indexes(*, include: list[str]) -> None:
     for name in SORTED:
         op.drop_index(f"ix_item_{name}_id", table_name="item")
         op.create_index(f"ix_item_{name}_id", "item", [name, "id"], postgresql_include=include)
+
+
+def _trigram_index(column: str) -> None:
+    """The GIN trigram index that finds and counts contains-matches on `column`."""
+    op.create_index(
+        f"ix_item_{column}_trgm",
+        "item",
+        [column],
+        postgresql_using="gin",
+        postgresql_ops={column: "gin_trgm_ops"},
+    )

@@ -1,6 +1,6 @@
 // Render with a fresh store (signed in as `user`, unless null) and a router at `route`.
 import { render } from "@testing-library/react";
-import { useEffect, type ReactNode } from "react";
+import { useLayoutEffect, type ReactNode } from "react";
 import { Provider } from "react-redux";
 import { MemoryRouter, useLocation } from "react-router";
 import type { User } from "../api/types";
@@ -11,7 +11,9 @@ const seen = { location: "" };
 
 function LocationProbe() {
   const current = useLocation();
-  useEffect(() => {
+  // A layout effect runs within the commit that changed the route, so a test that has
+  // just seen the new page also sees its location (a passive effect could still be pending).
+  useLayoutEffect(() => {
     seen.location = `${current.pathname}${current.search}`;
   }, [current]);
   return null;
