@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import caching, cli, edge, events, templating, web
 from app.api import register_api
 from app.core import logging as app_logging
+from app.core.flask_app import App
 from app.core.middleware import register_middleware
 from app.core.prometheus import init_metrics
 from app.core.redis_conn import init_redis
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings.instance_path.mkdir(parents=True, exist_ok=True)  # SQLite file, mail, uploads
     app_logging.configure_logging(settings.log_level, json_lines=settings.log_json)
 
-    app = Flask(
+    app = App(
         __name__,
         template_folder="../templates",
         static_folder="../static",

@@ -7,6 +7,8 @@ CSRF token; pages never accept bearer tokens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request, session
@@ -113,8 +115,9 @@ def init_security(app: Flask, settings: Settings) -> None:
 
 
 def _check_limits_on_writes_only(app: Flask) -> None:
-    """Run Flask-Limiter's per-request hook on writes only: every limit guards a POST, and
-    on a read the hook would resolve the endpoint's limits just to find none apply."""
+    """Run Flask-Limiter's per-request hooks on writes only: every limit guards a POST, and
+    on a read the hooks would resolve the endpoint's limits just to find none apply (before
+    the view) and look for limit headers to add that cannot be there (after it)."""
     hooks = app.before_request_funcs.get(None, [])
     check = limiter._check_request_limit
     if check not in hooks:  # RATELIMIT_ENABLED off: Flask-Limiter hooked nothing
@@ -126,6 +129,17 @@ def _check_limits_on_writes_only(app: Flask) -> None:
             check()
 
     hooks[position] = check_writes
+    after = app.after_request_funcs.get(None, [])
+    for position, hook in enumerate(after):
+        if isinstance(hook, partial) and hook.args[:1] == (limiter,):  # its header injection
+            after[position] = _on_writes(hook)
+
+
+def _on_writes(hook: Callable[[Response], Response]) -> Callable[[Response], Response]:
+    def headers_on_writes(response: Response) -> Response:
+        return response if request.method in SAFE_METHODS else hook(response)
+
+    return headers_on_writes
 
 
 @limiter.request_filter

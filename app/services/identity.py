@@ -43,11 +43,16 @@ def _snapshot(session: Session, user_id: int) -> dict[str, Any] | None:
 
 
 def identity(session: Session, user_id: int) -> User | None:
-    """A detached User built from the cached snapshot (read-only use)."""
+    """A detached User built from the cached snapshot (read-only use).
+
+    Its values go straight into the instance's dict, as a load from the database puts
+    them: the constructor would run an attribute event per field, on every request.
+    """
     data = _snapshot(session, user_id)
     if data is None:
         return None
-    user = User(**{k: v for k, v in data.items() if k in SNAPSHOT_FIELDS})
+    user: User = User.__mapper__.class_manager.new_instance()
+    user.__dict__.update((k, v) for k, v in data.items() if k in SNAPSHOT_FIELDS)
     return user
 
 

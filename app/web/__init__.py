@@ -20,7 +20,13 @@ from app.web import (
     stripe_hooks,
     webhooks,
 )
-from app.web.table_html import render_header, render_mobile_sort, render_pager
+from app.web.table_html import (
+    render_header,
+    render_mobile_sort,
+    render_pager,
+    render_region_attrs,
+    render_state_inputs,
+)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -28,6 +34,8 @@ def register_blueprints(app: Flask) -> None:
     app.add_template_global(render_header, "table_header")
     app.add_template_global(render_mobile_sort, "table_mobile_sort")
     app.add_template_global(render_pager, "table_pager")
+    app.add_template_global(render_state_inputs, "table_state_inputs")
+    app.add_template_global(render_region_attrs, "table_region_attrs")
     for module in (
         ops,
         auth,

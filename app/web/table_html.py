@@ -1,12 +1,14 @@
-"""The DataTable's header row, sort chips and pager as HTML, written in Python.
+"""The DataTable's header row, sort chips, pager and state inputs as HTML, written in Python.
 
 A table region draws a few dozen links, each printed twice (href and hx-get); as Jinja
 macros the header, chips and pager cost more than the rest of the region around the
 rows. This is the HTML the `header`, `mobile_sort` and `pager` macros of
 templates/_macros/table.html wrote, byte for byte (their sources are kept in
 tests/web/test_table_html.py, which holds the two equal), escaped as Jinja's autoescape
-escapes (app/web/html.py). The macros now call `table_header`, `table_mobile_sort` and
-`table_pager` (registered in app/web/__init__.py).
+escapes (app/web/html.py). The macros now call `table_header`, `table_mobile_sort`,
+`table_pager`, `table_state_inputs` and `table_region_attrs` (registered in
+app/web/__init__.py); the items table calls them directly, without the macro between
+(importing a macro template costs a page more than most of these do).
 """
 
 from __future__ import annotations
@@ -147,4 +149,27 @@ def render_mobile_sort(view: TableView[Any]) -> Markup:
     return Markup(  # noqa: S704 - every value above is escaped
         '<div class="mobile-sort" aria-label="Sort">\n  <span class="muted">Sort:</span>\n'
         f"{''.join(chips)}</div>\n"
+    )
+
+
+def render_state_inputs(view: TableView[Any], form_id: str) -> Markup:
+    """Hidden inputs that tie the current sort and page size to the search form outside
+    the region (`form_id`)."""
+    form, state = escape_text(form_id), view.state
+    html = (
+        f'<input type="hidden" name="sort" value="{escape_text(state.sort)}" form="{form}">\n'
+        f'<input type="hidden" name="dir" value="{escape_text(state.direction)}" form="{form}">\n'
+    )
+    if state.per_page != view.spec.default_per_page:
+        html += f'<input type="hidden" name="per_page" value="{state.per_page}" form="{form}">'
+    return Markup(html)  # noqa: S704 - every value above is escaped or an int
+
+
+def render_region_attrs(view: TableView[Any]) -> Markup:
+    """The attributes of a table region's element: its id, and the target and swap its
+    links and forms inherit (htmx replaces the whole region)."""
+    region = escape_text(view.spec.region_id)
+    return Markup(  # noqa: S704 - the id is escaped
+        f'id="{region}" class="datatable" hx-target:inherited="#{region}"\n'
+        'hx-swap:inherited="outerHTML"'
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from app.utils.text import has_control_chars
 
 T = TypeVar("T")
 _SAFE_PARAMS = frozenset({"sort", "dir", "page", "per_page"})  # allowlisted tokens and numbers
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote_plus(value, safe=".") returns as is
 MAX_CURSOR_LENGTH = 512  # a longer cursor is ignored, so links never carry one
 
 
@@ -176,9 +178,12 @@ _STATE_FIELDS = frozenset({"sort", "direction", "page", "per_page", "q", "filter
 
 
 def encode_params(params: Mapping[str, Any]) -> str:
-    """A query string for `params`; allowlisted tokens and numbers need no quoting."""
+    """A query string for `params`; allowlisted tokens and numbers need no quoting, and
+    neither does a value made only of characters quoting leaves alone (a cursor)."""
     return "&".join(
-        f"{key}={value}" if key in _SAFE_PARAMS else f"{key}={quote_plus(str(value), safe='.')}"
+        f"{key}={value}"
+        if key in _SAFE_PARAMS or _UNQUOTED.fullmatch(text := str(value))
+        else f"{key}={quote_plus(text, safe='.')}"
         for key, value in params.items()
     )
 
@@ -201,9 +206,12 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
+_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps builds one per call
+
+
 def encode_cursor(kind: str, key: tuple[Any, ...], skip: int = 0) -> str:
     """`a.<key>.<skip>` (after) or `b.<key>.<skip>` (before), URL-safe."""
-    raw = json.dumps([_encode_value(v) for v in key], separators=(",", ":")).encode()
+    raw = _CURSOR_JSON.encode([_encode_value(v) for v in key]).encode()
     return f"{kind[0]}.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}.{skip}"
 
 

@@ -405,6 +405,10 @@ def test_rate_limit_per_ip_answers_429_with_retry_after(sqlite_url: str, tmp_pat
     limited = client.post("/login", data={"email": "y@example.com", "password": "nope-nope"})
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     assert "Too many requests" in limited.get_data(as_text=True)
+    assert limited.headers["X-RateLimit-Limit"] == "3"  # writes tell the client their limit
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    page = client.get("/login")  # reads are never limited, and say nothing of limits
+    assert page.status_code == 200 and "X-RateLimit-Limit" not in page.headers
 
 
 def test_client_ip_comes_from_the_trusted_proxy_only(sqlite_url: str, tmp_path: Path) -> None:

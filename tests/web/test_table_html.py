@@ -13,7 +13,13 @@ from markupsafe import Markup
 
 from app.core.listing import Page
 from app.services.items import LISTING
-from app.web.table_html import render_header, render_mobile_sort, render_pager
+from app.web.table_html import (
+    render_header,
+    render_mobile_sort,
+    render_pager,
+    render_region_attrs,
+    render_state_inputs,
+)
 from app.web.tables import Column, TableSpec, TableState, TableView
 
 # The macros templates/_macros/table.html had before they moved to Python, verbatim.
@@ -75,6 +81,19 @@ JINJA_MOBILE_SORT = """\
   {% endfor %}
 </div>
 {% endmacro %}"""  # noqa: E501
+
+JINJA_STATE_INPUTS = """\
+{% macro state_inputs(view, form_id) %}
+<input type="hidden" name="sort" value="{{ view.state.sort }}" form="{{ form_id }}">
+<input type="hidden" name="dir" value="{{ view.state.direction }}" form="{{ form_id }}">
+{% if view.state.per_page != view.spec.default_per_page %}<input type="hidden" name="per_page" value="{{ view.state.per_page }}" form="{{ form_id }}">{% endif %}
+{% endmacro %}"""  # noqa: E501
+
+JINJA_REGION_ATTRS = """\
+{% macro region_attrs(view) -%}
+id="{{ view.spec.region_id }}" class="datatable" hx-target:inherited="#{{ view.spec.region_id }}"
+hx-swap:inherited="outerHTML"
+{%- endmacro %}"""
 
 SPEC = TableSpec(
     endpoint="items.index",
@@ -153,7 +172,9 @@ def test_hostile_search_and_mount_point_are_escaped() -> None:
 
 def jinja_macros() -> Any:
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(JINJA_HEADER + JINJA_MOBILE_SORT)
+    return env.from_string(
+        JINJA_HEADER + JINJA_MOBILE_SORT + JINJA_STATE_INPUTS + JINJA_REGION_ATTRS
+    )
 
 
 SORTS = [
@@ -194,3 +215,14 @@ def test_header_links_sort_and_escape() -> None:
     assert 'title="Sort by name &lt;&amp;&gt;"' in html
     assert "/items?sort=name&amp;dir=desc&amp;q=%22%3Cq%3E" in html  # clicking flips it
     assert "<q>" not in html and "Owner    </th>" in html  # no link on a column that does not sort
+
+
+@pytest.mark.parametrize("args", [*SORTS, {"per_page": "100"}, {"per_page": "10", "q": "x"}])
+def test_state_inputs_and_region_attributes_are_the_html_the_macros_wrote(
+    args: dict[str, str],
+) -> None:
+    table = view(args, total=60)
+    macros = jinja_macros().module
+    for form_id in ("items-search", 'x"><b>'):
+        assert str(render_state_inputs(table, form_id)) == macros.state_inputs(table, form_id)
+    assert str(render_region_attrs(table)) == macros.region_attrs(table)
