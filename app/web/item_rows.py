@@ -4,7 +4,9 @@ A page shows 25-100 rows; as a Jinja loop each row cost about twenty expressions
 escapes and attribute look-ups, which made the rows the largest part of rendering the
 items table (about half of the template time of a first render). Here each value is
 escaped once, as Jinja's autoescape escapes it (app/web/html.py), so the HTML is byte
-for byte what the template wrote, and a row is two f-strings.
+for byte what the template wrote, and a row is two f-strings. The price and the date are
+not escaped: `money` and `minute` write only digits, `$`, `,`, `.`, `-`, `:` and spaces
+(tests/web/test_item_rows.py holds them to it).
 
 Only the rows live here: the table around them stays in templates/items/index.html,
 whose `item_rows` block calls `item_rows(...)` (registered by app/web/items.py).
@@ -79,9 +81,9 @@ def render_item_rows(
             f'        <td data-label="Name"><a href="{href}">{name}</a></td>\n'
             f'        <td data-label="Status"><span class="badge badge-{status}">{status}'
             "</span></td>\n"
-            f'        <td data-label="Price" class="num">{escape_text(money(row.price))}</td>\n'
+            f'        <td data-label="Price" class="num">{money(row.price)}</td>\n'
             f'        <td data-label="Owner">{owner}</td>\n'
-            f'        <td data-label="Created">{escape_text(minute(row.created_at))}</td>\n'
+            f'        <td data-label="Created">{minute(row.created_at)}</td>\n'
         )
         out.append(_actions(href, item_id, name) if mine else _NO_ACTIONS)
     return Markup("".join(out))  # noqa: S704 - every value above is escaped or an int

@@ -12,6 +12,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from app.templating import minute, money
+from app.web.html import escape_text
 from app.web.item_rows import render_item_rows
 
 # The loop templates/items/index.html had before the rows moved to Python, verbatim.
@@ -100,3 +101,15 @@ def test_links_and_actions_follow_the_viewer() -> None:
     reader = str(render_item_rows(ROWS, base="/items", changeable=set(), can_write=False))
     assert "select-col" not in reader and "/edit" not in reader and "/delete" not in reader
     assert render_item_rows([], base="/items", changeable=set(), can_write=True) == ""
+
+
+@pytest.mark.parametrize(
+    "price",
+    ["0", "-0.01", "1234567.891", "9999999999.99", "-9999999999.99", "NaN", "Infinity", "1E+30"],
+)
+def test_prices_and_dates_need_no_escaping(price: str) -> None:
+    """The rows print `money` and `minute` unescaped: only these characters can come out."""
+    written = money(Decimal(price)) + minute(datetime(1, 1, 1, tzinfo=UTC))
+    written += minute(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+    assert set(written) <= set("$,.-: 0123456789NaInfity+E")
+    assert escape_text(written) == written
