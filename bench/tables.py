@@ -33,6 +33,12 @@ and after each wrk run the script waits until the server has served what wrk lef
 so a slow URL cannot spill into the next one. --rounds N repeats the sequence and reports
 medians. The pages are viewed as user@example.com (--email), signed in once.
 
+Beside req/s, each run reads the CPU seconds the serving side spent (bench/cpu.py: the
+server's gunicorn processes, the bench database's PostgreSQL backends and Redis, from
+/proc) and prints it per request, with the share of bare it implies: what the ratios
+would be on a machine of their own. On a shared machine req/s swings with the neighbours'
+load; CPU per request much less.
+
 At the end, bench/request_cost.py --stages-only splits a signed-in request's CPU time
 (ms per request: framework, auth/session, query, render) for /profile, /items page 1 and
 the deep page, region cache off, measured in-process with timing hooks (--no-stages skips
@@ -63,7 +69,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -72,6 +78,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.cpu import Reading, ServingCPU, redis_pid  # noqa: E402 - after the path is set
 
 BIN = Path(sys.executable).parent
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -112,6 +120,7 @@ class Sample:
     requests: int
     non_2xx: int
     socket_errors: int
+    cpu_ms: float | None = None  # serving CPU per request (bench/cpu.py), where readable
 
 
 @dataclass
@@ -139,6 +148,11 @@ class Result:
     @property
     def p99_ms(self) -> float:
         return self._median("p99_ms")
+
+    @property
+    def cpu_ms(self) -> float | None:
+        measured = [s.cpu_ms for s in self.samples if s.cpu_ms is not None]
+        return statistics.median(measured) if measured else None
 
     @property
     def requests(self) -> int:
@@ -282,8 +296,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], log: Path, port: int) -> Iterator[str]:
-    """Serve `app_spec` like the Procfile does; yield its base URL; stop it afterwards."""
+def gunicorn(
+    app_spec: str, env: dict[str, str], log: Path, port: int, groups: dict[str, int]
+) -> Iterator[str]:
+    """Serve `app_spec` like the Procfile does; yield its base URL (and note its process
+    group in `groups`, for its CPU time); stop it afterwards."""
     env = {**env, "PORT": str(port), "HOST": "127.0.0.1"}
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -295,6 +312,7 @@ def gunicorn(app_spec: str, env: dict[str, str], log: Path, port: int) -> Iterat
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
+    groups[base] = process.pid  # a session of its own: the arbiter's pid is the group's
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -451,9 +469,15 @@ def drain(base: str, path: str) -> None:
 
 
 def measure(
-    result: Result, base: str, headers: dict[str, str], idle_path: str, args: argparse.Namespace
+    result: Result,
+    base: str,
+    headers: dict[str, str],
+    idle_path: str,
+    args: argparse.Namespace,
+    cpu: Callable[[], Reading] | None = None,
 ) -> None:
-    """One round for one URL: check it answers 200, warm up, load, check again."""
+    """One round for one URL: check it answers 200, warm up, load, check again; `cpu`
+    reads the serving side's CPU seconds so far (bench/cpu.py)."""
     if result.skipped:
         return
     url = base + result.url
@@ -465,16 +489,20 @@ def measure(
     load = {"seconds": args.duration, "connections": args.connections, "threads": args.threads}
     wrk(url, headers, **{**load, "seconds": args.warmup}, script=result.script)
     drain(base, idle_path)
+    before = cpu() if cpu else {}
     sample = parse_wrk(wrk(url, headers, **load, script=result.script))
     drain(base, idle_path)
+    if cpu and sample.requests:
+        sample.cpu_ms = ServingCPU.spent(before, cpu()) * 1000 / sample.requests
     after, _ = fetch(url, headers)
     if after != 200:
         sample.non_2xx += 1
         say(f"  note: {result.name} answered {after} after the load")
     result.samples.append(sample)
+    spent = f"  CPU {sample.cpu_ms:5.2f} ms/req" if sample.cpu_ms is not None else ""
     say(
         f"  {result.name:<40} {sample.rps:8.1f} req/s  p50 {sample.p50_ms:7.1f} ms  "
-        f"p99 {sample.p99_ms:7.1f} ms  errors {sample.non_2xx + sample.socket_errors}"
+        f"p99 {sample.p99_ms:7.1f} ms  errors {sample.non_2xx + sample.socket_errors}{spent}"
     )
 
 
@@ -515,8 +543,14 @@ def mixed_script(
 
 
 def report(
-    results: list[Result], bare_rps: float, args: argparse.Namespace, loads: tuple[str, str]
+    results: list[Result],
+    bare: tuple[float, float | None],
+    args: argparse.Namespace,
+    loads: tuple[str, str],
 ) -> bool:
+    """The table, and the targets; `bare` is the bare endpoint's req/s and CPU ms per
+    request (None where /proc could not be read)."""
+    bare_rps, bare_cpu = bare
     say("")
     say(
         f"{args.connections} connections, {args.threads} wrk threads, {args.duration:g} s per URL "
@@ -528,7 +562,7 @@ def report(
     )
     say("")
     header = f"| {'endpoint':<40} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | "
-    header += f"{'non-2xx':>7} | {'% of bare':>9} |"
+    header += f"{'non-2xx':>7} | {'% of bare':>9} | {'CPU ms/req':>10} | {'% of bare CPU':>13} |"
     say(header)
     say("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     for r in results:
@@ -536,9 +570,11 @@ def report(
             say(f"| {r.name:<40} | {'skipped: ' + (r.skipped or 'not run'):<52} |")
             continue
         share = f"{100 * r.rps / bare_rps:.1f}%" if bare_rps else "-"
+        cpu = f"{r.cpu_ms:.2f}" if r.cpu_ms else "-"
+        cpu_share = f"{100 * bare_cpu / r.cpu_ms:.1f}%" if bare_cpu and r.cpu_ms else "-"
         say(
             f"| {r.name:<40} | {r.rps:8.1f} | {r.p50_ms:7.1f} | {r.p99_ms:7.1f} | "
-            f"{r.failures:7d} | {share:>9} |"
+            f"{r.failures:7d} | {share:>9} | {cpu:>10} | {cpu_share:>13} |"
         )
 
     measured = [r for r in results if r.samples and not r.skipped]
@@ -566,7 +602,10 @@ def report(
     ):
         if row.samples and not row.skipped and bare_rps:
             share = row.rps / bare_rps
-            checks.append((f"{label} >= {floor:.0%} of bare req/s", share >= floor, f"{share:.1%}"))
+            detail = f"{share:.1%}"
+            if bare_cpu and row.cpu_ms:  # what a machine of its own would see (bench/cpu.py)
+                detail += f" (by serving CPU per request: {bare_cpu / row.cpu_ms:.1%})"
+            checks.append((f"{label} >= {floor:.0%} of bare req/s", share >= floor, detail))
     for label, row, limit in (
         (f"deep page p99 <= {DEEP_MAX_P99}x page 1 p99", deep, DEEP_MAX_P99),
         (f"search p99 <= {SEARCH_MAX_P99:g}x page 1 p99", search, SEARCH_MAX_P99),
@@ -594,6 +633,27 @@ def report(
         ok = ok and passed is not False
         say(f"  {verdict}  {label:<42} {detail}")
     return ok
+
+
+def cpu_reader(
+    admin_url: str, database_url: str, redis_url: str | None
+) -> Callable[[int], Callable[[], Reading] | None]:
+    """For a server's process group, a function reading the CPU seconds the serving side
+    (that server, the bench database's backends, Redis) has spent so far; None where
+    /proc cannot be read (not Linux), and then no CPU column is printed."""
+    if not ServingCPU.available():
+        return lambda _pgid: None
+    name = urllib.parse.urlsplit(database_url).path.lstrip("/")
+
+    def backends() -> list[int]:
+        with _pg_connect(admin_url) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    cpu = ServingCPU(backends, redis_pid(redis_url))
+    return lambda pgid: lambda: cpu.read(pgid)
 
 
 def stage_breakdown(
@@ -690,15 +750,16 @@ def main(argv: list[str] | None = None) -> int:
         app_env = {**env, "DATABASE_URL": database_url}
         app_env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics-app")
         bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics-bare")}
+        groups: dict[str, int] = {}  # base URL -> process group, for CPU time
         app_base = stack.enter_context(
-            gunicorn("app:create_app()", app_env, tmp / "app.log", app_port)
+            gunicorn("app:create_app()", app_env, tmp / "app.log", app_port, groups)
         )
         bare_base = stack.enter_context(
-            gunicorn("bench.bare_app:app", bare_env, tmp / "bare.log", bare_port)
+            gunicorn("bench.bare_app:app", bare_env, tmp / "bare.log", bare_port, groups)
         )
         reference_env = {**app_env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics-ref")}
         reference_base = stack.enter_context(
-            gunicorn("bench.reference_app:app", reference_env, tmp / "ref.log", free_port())
+            gunicorn("bench.reference_app:app", reference_env, tmp / "ref.log", free_port(), groups)
         )
         # The same app with the table-region cache off: what a page costs when rendered
         # (the first view of a state, or right after a write).
@@ -708,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
             "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics-uncached"),
         }
         uncached_base = stack.enter_context(
-            gunicorn("app:create_app()", uncached_env, tmp / "uncached.log", free_port())
+            gunicorn("app:create_app()", uncached_env, tmp / "uncached.log", free_port(), groups)
         )
         say(
             f"Serving the app at {app_base} and the bare endpoint at {bare_base} "
@@ -749,28 +810,31 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if token is None:
             next(r for r in results if r.key == "api").skipped = "API sign-in failed"
+        serving_cpu = cpu_reader(args.admin_url, database_url, redis_url)
         load_before = load_average()
         say(f"\nLoading each URL (1-minute load average now {load_before}):")
         for number in range(1, args.rounds + 1):
             if args.rounds > 1:
                 say(f" round {number} of {args.rounds}")
             for result in results:
+                base, headers, idle = app_base, session, "/healthz"
                 if result.key == "bare":
-                    measure(result, bare_base, {}, "/", args)
+                    base, headers, idle = bare_base, {}, "/"
                 elif result.key == "reference":
-                    measure(result, reference_base, {}, "/", args)
+                    base, headers, idle = reference_base, {}, "/"
                 elif result.key == "uncached":
-                    measure(result, uncached_base, session, "/healthz", args)
+                    base = uncached_base
                 elif result.key == "api":
-                    bearer = {"Authorization": f"Bearer {token}"}
-                    measure(result, app_base, bearer, "/healthz", args)
-                else:
-                    measure(result, app_base, session, "/healthz", args)
+                    headers = {"Authorization": f"Bearer {token}"}
+                measure(result, base, headers, idle, args, serving_cpu(groups[base]))
 
-        bares = [r.rps for r in results if r.key == "bare" and r.samples]
-        ok = report(
-            results, statistics.fmean(bares) if bares else 0.0, args, (load_before, load_average())
+        bares = [r for r in results if r.key == "bare" and r.samples]
+        bare_cpus = [r.cpu_ms for r in bares if r.cpu_ms]
+        bare = (
+            statistics.fmean(r.rps for r in bares) if bares else 0.0,
+            statistics.fmean(bare_cpus) if bare_cpus else None,
         )
+        ok = report(results, bare, args, (load_before, load_average()))
         say(f"\nDeep page = page {deep:,}: {deep_url}")
         say(
             "The OFFSET row is for transparency (no link leads there) and is not in the error "
