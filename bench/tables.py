@@ -17,7 +17,7 @@ returning "ok", and bench/reference_app.py, the same table written by hand (SQLA
 Core, a count kept in memory, a Jinja template; no sign-in or middleware), and a second
 copy of the app with TABLE_CACHE_TTL=0, so every view queries and renders its table region
 (the cost of a first view or of a view right after a write): all with
-WEB_CONCURRENCY sync workers. wrk then loads each URL at 32 connections (2 threads) after
+WEB_CONCURRENCY sync workers (GUNICORN_THREADS=1: gunicorn runs gthread otherwise). wrk then loads each URL at 32 connections (2 threads) after
 a short warm-up, logged in (session cookie for the pages, bearer token for the API):
 /items page 1 (on both copies), a deep page reached by keyset cursor (the URL a user
 reaches through the pager), the last page, the same deep page by plain OFFSET, a
@@ -121,6 +121,7 @@ class Sample:
     non_2xx: int
     socket_errors: int
     cpu_ms: float | None = None  # serving CPU per request (bench/cpu.py), where readable
+    cpu_parts: dict[str, float] = field(default_factory=dict)  # the same by part
 
 
 @dataclass
@@ -152,6 +153,10 @@ class Result:
     @property
     def cpu_ms(self) -> float | None:
         measured = [s.cpu_ms for s in self.samples if s.cpu_ms is not None]
+        return statistics.median(measured) if measured else None
+
+    def cpu_part_ms(self, part: str) -> float | None:
+        measured = [s.cpu_parts[part] for s in self.samples if part in s.cpu_parts]
         return statistics.median(measured) if measured else None
 
     @property
@@ -493,13 +498,23 @@ def measure(
     sample = parse_wrk(wrk(url, headers, **load, script=result.script))
     drain(base, idle_path)
     if cpu and sample.requests:
-        sample.cpu_ms = ServingCPU.spent(before, cpu()) * 1000 / sample.requests
+        after = cpu()
+        sample.cpu_parts = {
+            part: ServingCPU.spent({part: before.get(part, {})}, {part: now})
+            * 1000
+            / sample.requests
+            for part, now in after.items()
+        }
+        sample.cpu_ms = sum(sample.cpu_parts.values())
     after, _ = fetch(url, headers)
     if after != 200:
         sample.non_2xx += 1
         say(f"  note: {result.name} answered {after} after the load")
     result.samples.append(sample)
-    spent = f"  CPU {sample.cpu_ms:5.2f} ms/req" if sample.cpu_ms is not None else ""
+    spent = ""
+    if sample.cpu_ms is not None:
+        parts = ", ".join(f"{part} {ms:.2f}" for part, ms in sample.cpu_parts.items())
+        spent = f"  CPU {sample.cpu_ms:5.2f} ms/req ({parts})"
     say(
         f"  {result.name:<40} {sample.rps:8.1f} req/s  p50 {sample.p50_ms:7.1f} ms  "
         f"p99 {sample.p99_ms:7.1f} ms  errors {sample.non_2xx + sample.socket_errors}{spent}"
@@ -576,6 +591,14 @@ def report(
             f"| {r.name:<40} | {r.rps:8.1f} | {r.p50_ms:7.1f} | {r.p99_ms:7.1f} | "
             f"{r.failures:7d} | {share:>9} | {cpu:>10} | {cpu_share:>13} |"
         )
+
+    split = [r for r in results if r.cpu_ms and r.key in ("bare", "uncached", "mixed")]
+    if split:
+        say("")
+        say("Serving CPU per request by part, ms (medians): server processes, database, Redis")
+        for r in {r.key: r for r in split}.values():
+            parts = [r.cpu_part_ms(p) for p in ("server", "database", "redis")]
+            say(f"  {r.name:<40} " + "  ".join(f"{p or 0.0:5.2f}" for p in parts))
 
     measured = [r for r in results if r.samples and not r.skipped]
     keyed = {r.key: r for r in results}
@@ -727,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
             "LOG_LEVEL": "WARNING",
             "WEB_CONCURRENCY": str(args.workers),
             "GUNICORN_WORKER_CLASS": "sync",
+            "GUNICORN_THREADS": "1",  # gunicorn runs gthread instead of sync when threads > 1
             "REDIS_KEY_PREFIX": prefix,
             "QUEUE_PREFIX": prefix,
             "PUBLIC_URL": f"http://127.0.0.1:{app_port}",  # production insists on one

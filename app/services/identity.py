@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
 
 from app.core.cache import cached
 from app.models.user import User
@@ -51,8 +51,19 @@ def identity(session: Session, user_id: int) -> User | None:
     data = _snapshot(session, user_id)
     if data is None:
         return None
-    user: User = User.__mapper__.class_manager.new_instance()
+    user = _blank_user()
     user.__dict__.update((k, v) for k, v in data.items() if k in SNAPSHOT_FIELDS)
+    return user
+
+
+def _blank_user() -> User:
+    """A User with no values, as SQLAlchemy makes one before loading a row into it. The
+    mappers must be configured first: a worker's first request may find the snapshot in
+    Redis and run no query, the step that would otherwise configure them."""
+    mapper = User.__mapper__
+    if not mapper.configured:
+        configure_mappers()
+    user: User = mapper.class_manager.new_instance()
     return user
 
 
