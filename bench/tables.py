@@ -17,8 +17,9 @@ returning "ok", and bench/reference_app.py, the same table written by hand (SQLA
 Core, a count kept in memory, a Jinja template; no sign-in or middleware), and a second
 copy of the app with TABLE_CACHE_TTL=0, so every view queries and renders its table region
 (the cost of a first view or of a view right after a write): all with
-WEB_CONCURRENCY sync workers (GUNICORN_THREADS=1: gunicorn runs gthread otherwise). wrk then loads each URL at 32 connections (2 threads) after
-a short warm-up, logged in (session cookie for the pages, bearer token for the API):
+WEB_CONCURRENCY sync workers (GUNICORN_THREADS=1: with more threads gunicorn runs gthread
+instead). wrk then loads each URL at 32 connections (2 threads) after a short warm-up,
+logged in (session cookie for the pages, bearer token for the API):
 /items page 1 (on both copies), a deep page reached by keyset cursor (the URL a user
 reaches through the pager), the last page, the same deep page by plain OFFSET, a
 sorted page, a search, GET /api/v1/items, and mixed browsing: each request one of 3,840

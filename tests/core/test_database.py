@@ -79,6 +79,16 @@ def test_a_get_request_reads_without_a_transaction(real_pg_app: Flask) -> None:
     assert in_tx.name == "IDLE"  # autocommit: no BEGIN, no ROLLBACK round trips
 
 
+def test_page_reads_never_start_parallel_workers(real_pg_app: Flask) -> None:
+    """A generic plan for a searched page once launched two workers per view."""
+    with real_pg_app.test_request_context("/items", method="GET"):
+        reads = db.session.execute(text("SHOW max_parallel_workers_per_gather")).scalar()
+    with real_pg_app.test_request_context("/items", method="POST"):
+        writes = db.session.execute(text("SHOW max_parallel_workers_per_gather")).scalar()
+    assert reads == "0"
+    assert writes != "0"  # jobs, exports and imports keep the server's setting
+
+
 def _transaction_status() -> str:
     status = db.session.connection().connection.dbapi_connection.info.transaction_status  # type: ignore[union-attr]
     return str(status.name)
