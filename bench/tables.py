@@ -597,7 +597,7 @@ def report(
     if split:
         say("")
         say("Serving CPU per request by part, ms (medians): server processes, database, Redis")
-        for r in {r.key: r for r in split}.values():
+        for r in {r.key: r for r in reversed(split)}.values():  # bare: its first row
             parts = [r.cpu_part_ms(p) for p in ("server", "database", "redis")]
             say(f"  {r.name:<40} " + "  ".join(f"{p or 0.0:5.2f}" for p in parts))
 
