@@ -5,7 +5,9 @@ Requests per second on a shared machine swing with whatever else runs on it (the
 endpoint has measured 1,100 and 3,800 req/s in one run); the CPU seconds a request costs
 the processes that serve it swing much less, and a server's share of a dedicated
 machine's throughput follows from them. wrk's own CPU is left out: it is the same per
-request whatever the URL.
+request whatever the URL. The database and Redis parts count every backend of the bench
+database and the whole Redis server: run nothing else against them meanwhile (the other
+servers of a bench run sit idle while one is loaded).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.web.html import escape_text
 from app.web.tables import HeaderCell, PagerItem, TableView
@@ -124,7 +124,8 @@ def _header_cell(cell: HeaderCell) -> str:
 
 def render_header(view: TableView[Any], *, select_all: bool = False, extra: str = "") -> Markup:
     """The `<thead>`: a select-all box for writers, a sort link per sortable column, and
-    `extra` (the caller's own cells: already HTML, from the template) at the end."""
+    `extra` (the caller's own cells) at the end: Markup goes in as it is, plain text is
+    escaped, so a template can never pass a value through unescaped by mistake."""
     select = (
         '<th scope="col" class="select-col"><input type="checkbox" data-select-all'
         ' aria-label="Select all rows on this page"></th>'
@@ -132,7 +133,8 @@ def render_header(view: TableView[Any], *, select_all: bool = False, extra: str 
         else ""
     )
     cells = "".join(map(_header_cell, view.headers))
-    return Markup(f"<thead>\n  <tr>\n{select}{cells}{extra}  </tr>\n</thead>\n")  # noqa: S704
+    cells += str(escape(extra))  # str: Markup on the right would escape the cells
+    return Markup(f"<thead>\n  <tr>\n{select}{cells}  </tr>\n</thead>\n")  # noqa: S704
 
 
 def render_mobile_sort(view: TableView[Any]) -> Markup:

@@ -201,6 +201,8 @@ def test_header_is_the_html_the_macro_wrote(args: dict[str, str], select_all: bo
     assert str(render_header(table, select_all=select_all)) == plain
     assert str(render_header(table, select_all=select_all, extra=Markup(EXTRA))) == called
     assert str(render_header(table, select_all=select_all, extra="")) == empty_call
+    escaped = str(render_header(table, select_all=select_all, extra=EXTRA))  # plain text
+    assert "&lt;th scope=&#34;col&#34;" in escaped and EXTRA not in escaped
 
 
 @pytest.mark.parametrize("args", SORTS)
