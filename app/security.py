@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request, session
@@ -122,24 +123,22 @@ def _check_limits_on_writes_only(app: Flask) -> None:
     check = limiter._check_request_limit
     if check not in hooks:  # RATELIMIT_ENABLED off: Flask-Limiter hooked nothing
         return
-    position = hooks.index(check)
-
-    def check_writes() -> None:
-        if request.method not in SAFE_METHODS:
-            check()
-
-    hooks[position] = check_writes
+    hooks[hooks.index(check)] = _on_writes(check)
     after = app.after_request_funcs.get(None, [])
     for position, hook in enumerate(after):
         if isinstance(hook, partial) and hook.args[:1] == (limiter,):  # its header injection
             after[position] = _on_writes(hook)
 
 
-def _on_writes(hook: Callable[[Response], Response]) -> Callable[[Response], Response]:
-    def headers_on_writes(response: Response) -> Response:
-        return response if request.method in SAFE_METHODS else hook(response)
+def _on_writes(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """`hook`, run for writes only; a read passes through (its response, if it is given one)."""
 
-    return headers_on_writes
+    def on_writes(*args: Any) -> Any:
+        if request.method in SAFE_METHODS:
+            return args[0] if args else None
+        return hook(*args)
+
+    return on_writes
 
 
 @limiter.request_filter

@@ -5,10 +5,10 @@ macros the header, chips and pager cost more than the rest of the region around 
 rows. This is the HTML the `header`, `mobile_sort` and `pager` macros of
 templates/_macros/table.html wrote, byte for byte (their sources are kept in
 tests/web/test_table_html.py, which holds the two equal), escaped as Jinja's autoescape
-escapes (app/web/html.py). The macros now call `table_header`, `table_mobile_sort`,
-`table_pager`, `table_state_inputs` and `table_region_attrs` (registered in
-app/web/__init__.py); the items table calls them directly, without the macro between
-(importing a macro template costs a page more than most of these do).
+escapes (app/web/html.py). Table templates call them as `table_header`,
+`table_mobile_sort`, `table_pager`, `table_state_inputs` and `table_region_attrs`
+(registered in app/web/__init__.py), with no macro between: importing a macro template
+cost a page more than most of these parts do.
 """
 
 from __future__ import annotations
