@@ -222,6 +222,36 @@ class BaseRepository(Generic[T]):
             columns, query, total, seek, lambda s, p: list(connection.execute(s, p).all())
         )
 
+    def window_ids(self, query: ListQuery, *, limit: int, offset: int) -> builtins.list[int]:
+        """The ids at positions offset .. offset+limit-1 of the filtered, sorted query: what
+        a caller keeps to show several pages of a costly query by primary key."""
+        sort, direction = self.sorting(query.sort, query.direction)
+        filters = self._active_filters(query)
+        searching = bool(_search_term(query) and self.searchable)
+        key = (type(self), "ids", sort, direction, filters, searching)
+        cached = _SHAPES.get(key)
+        if cached is None:
+            stmt = self._conditions(select(self.model.id), query)
+            stmt = stmt.order_by(*self.order_by(sort, direction))
+            stmt = stmt.limit(bindparam("limit")).offset(bindparam("offset"))
+            cached = _remember(key, stmt, stmt, reversed_rows=False)
+        params = {**self._filter_params(query), "limit": limit, "offset": offset}
+        return builtins.list(self.session.connection().execute(cached[1], params).scalars())
+
+    def rows_with_ids(self, columns: RowsSelect, ids: Sequence[int]) -> builtins.list[Row[Any]]:
+        """Rows of `columns` (a long-lived select, as for list_rows) for `ids`, in that
+        order; an id whose row has gone since is left out."""
+        if not ids:
+            return []
+        key = (type(self), "by-ids", id(columns))
+        cached = _SHAPES.get(key)
+        if cached is None or cached[0] is not columns:
+            stmt = columns.where(self.model.id.in_(bindparam("ids", expanding=True)))
+            cached = _remember(key, columns, stmt, reversed_rows=False)
+        found = self.session.connection().execute(cached[1], {"ids": builtins.list(ids)})
+        by_id = {row.id: row for row in found}
+        return [by_id[i] for i in ids if i in by_id]
+
     def _page(
         self,
         base: Select[Any],
@@ -304,14 +334,22 @@ class BaseRepository(Generic[T]):
             ids = shaped.subquery("page_ids")
             outer = self.order_by(sort, opposite(direction)) if reversed_rows else order
             shaped = base.join(ids, self.model.id == ids.c.id).order_by(*outer)
-        if len(_SHAPES) >= _MAX_SHAPES:
-            _SHAPES.clear()
-        _SHAPES[key] = (base, shaped, reversed_rows)  # holding `base` keeps its id unique
+        _remember(key, base, shaped, reversed_rows=reversed_rows)
         return shaped, reversed_rows
 
     def count_all(self) -> int:
         """Number of rows, unfiltered."""
         return int(self.session.scalar(select(func.count()).select_from(self.model)) or 0)
+
+
+def _remember(
+    key: tuple[Any, ...], base: Select[Any], shaped: Select[Any], *, reversed_rows: bool
+) -> tuple[Select[Any], Select[Any], bool]:
+    """Keep a built statement for its shape; holding `base` keeps the id in its key unique."""
+    if len(_SHAPES) >= _MAX_SHAPES:
+        _SHAPES.clear()
+    entry = _SHAPES[key] = (base, shaped, reversed_rows)
+    return entry
 
 
 def _search_term(query: ListQuery) -> str:

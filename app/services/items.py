@@ -32,6 +32,7 @@ from app.models.item import (
 from app.models.user import User
 from app.repositories.items import ItemRepository
 from app.services.item_counts import count_items
+from app.services.item_search import searched_page
 from app.services.validation import OneOf, PatchModel, Price, StrictModel, Text
 
 LISTING = ITEM_LISTING
@@ -163,9 +164,14 @@ def list_items(session: Session, query: ListQuery) -> Page[Item]:
 
 
 def table_page(session: Session, query: ListQuery, seek: Seek | None) -> Page[Row[Any]]:
-    """One page of the items table: plain rows with owner names, the total from the cache."""
-    repo = ItemRepository(session)
+    """One page of the items table: plain rows with owner names, the total from the cache
+    (a searched page by number from cached ids: app/services/item_search.py)."""
     total = count_items(session, query)
+    if seek is None and query.q:
+        found = searched_page(session, query, total)
+        if found is not None:
+            return found
+    repo = ItemRepository(session)
     return repo.list_rows(repo.table_columns(), query, total=total, seek=seek)
 
 
