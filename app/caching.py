@@ -21,6 +21,7 @@ def init_caching(app: Flask, settings: Settings) -> None:
         CACHE_KEY_PREFIX=f"{settings.redis_key_prefix}:cache",
         CACHE_DEFAULT_TTL=settings.cache_default_ttl,
         CACHE_L1_MAX_ENTRIES=settings.cache_l1_max_entries,
+        CACHE_L1_LOCAL_BYTES=settings.table_cache_mb * 1024 * 1024,
     )
     TwoTierCache().init_app(app)
 

@@ -101,8 +101,9 @@ class Settings:
     login_rate_limit: str = "10 per minute"
     rate_limits_enabled: bool = True
     cache_default_ttl: int = 3600
-    cache_l1_max_entries: int = 1000
+    cache_l1_max_entries: int = 5000
     table_cache_ttl: int | None = None  # seconds a table region is kept; 0: render every view
+    table_cache_mb: int = 24  # memory of the regions one process keeps (most recently used)
     metrics_enabled: bool = True
     metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <it>"
     log_level: str = "INFO"
@@ -168,8 +169,9 @@ class Settings:
             login_rate_limit=e.get("LOGIN_RATE_LIMIT") or cls.login_rate_limit,
             rate_limits_enabled=_bool(e.get("RATE_LIMITS_ENABLED"), True),
             cache_default_ttl=_int(e, "CACHE_DEFAULT_TTL", 3600),
-            cache_l1_max_entries=_int(e, "CACHE_L1_MAX_ENTRIES", 1000),
+            cache_l1_max_entries=_int(e, "CACHE_L1_MAX_ENTRIES", cls.cache_l1_max_entries),
             table_cache_ttl=_int(e, "TABLE_CACHE_TTL", 0) if e.get("TABLE_CACHE_TTL") else None,
+            table_cache_mb=_int(e, "TABLE_CACHE_MB", cls.table_cache_mb),
             metrics_enabled=_bool(e.get("METRICS_ENABLED"), True),
             metrics_token=e.get("METRICS_TOKEN") or None,
             log_level=(e.get("LOG_LEVEL") or "INFO").upper(),

@@ -212,20 +212,25 @@ def test_a_malformed_cursor_shares_the_entry_of_no_cursor(
     assert statements == []
 
 
-def test_a_process_keeps_a_bounded_number_of_regions(
+def test_a_process_keeps_its_regions_within_a_budget_least_recently_viewed_first(
     app: Flask, accounts: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.core.cache.flask import get_cache
 
-    monkeypatch.setattr(get_cache(app).local_keys, "limit", 5)
     seed_items(app, accounts["user"], [("Some", "1", "active")])
     user = _client_as(app, "user@example.com")
-    for n in range(12):
+    assert user.get("/items?q=term10").status_code == 200
+    local_keys = get_cache(app).local_keys
+    monkeypatch.setattr(local_keys, "budget", 5 * local_keys.used)  # about five regions
+    for n in range(11, 15):
+        assert user.get(f"/items?q=term{n}").status_code == 200
+    assert user.get("/items?q=term10").status_code == 200  # viewed again: the newest now
+    for n in range(15, 17):
         assert user.get(f"/items?q=term{n}").status_code == 200
     with app.app_context():
         kept = [k for k in get_cache().l1.keys() if k.startswith("region:")]  # noqa: SIM118
-    assert len(kept) == 5
-    assert any("term11" in k for k in kept) and not any("term0&" in k for k in kept)
+    assert sorted(int(k.rsplit("term", 1)[1].split("&")[0]) for k in kept) == [10, 13, 14, 15, 16]
+    assert local_keys.used <= local_keys.budget
 
 
 def test_a_first_render_takes_its_counts_from_the_cache(sqlite_url: str, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ until the data behind it changes.
 
 Building a table region (header, rows, pager, bulk bar) is most of a table page's cost:
 a query and a few hundred template expressions. Its HTML is kept in each process's L1
-only (`Cache.get_or_set_local`, at most 200 per process): the keys follow what users
+only (`Cache.get_or_set_local`, TABLE_CACHE_MB per process): the keys follow what users
 type into the URL, so in Redis they would cost memory per distinct search, and an L1 hit
 needs no network hop.
 Entries carry the tags of the data they show (`items`, `user-names`); writes drop those

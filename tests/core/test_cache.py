@@ -575,6 +575,26 @@ def test_local_values_stay_in_this_process_and_load_once(clock: ManualClock) -> 
     assert calls == [1, 1]  # expired after its TTL
 
 
+def test_local_values_keep_to_their_memory_budget_least_recently_used_first() -> None:
+    page = "x" * 1000
+    size = sys.getsizeof(page)
+    cache = Cache(local_budget=3 * size)
+    for key in ("a", "b", "c"):
+        cache.get_or_set_local(key, lambda: page, ttl=60)
+    cache.get_or_set_local("a", lambda: "reloaded", ttl=60)  # a hit: "a" is now the newest
+    cache.get_or_set_local("d", lambda: page, ttl=60)  # over budget: "b" goes
+    assert [cache.l1.get(k) is not None for k in "abcd"] == [True, False, True, True]
+    assert cache.local_keys.used == 3 * size
+    cache.get_or_set_local("big", lambda: "y" * 1500, ttl=60)  # takes the room of two
+    assert [cache.l1.get(k) is not None for k in ("a", "c", "d", "big")] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert cache.local_keys.used <= 3 * size
+
+
 def test_local_values_are_dropped_by_invalidations_from_any_instance(clock: ManualClock) -> None:
     a, b, _, _ = two_instances(clock)
     a.get_or_set_local("page", lambda: "old", ttl=60, tags=["items"])

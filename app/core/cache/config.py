@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from app.core.cache.core import DEFAULT_TTL, Cache
+from app.core.cache.core import DEFAULT_LOCAL_BUDGET, DEFAULT_TTL, Cache
 from app.core.cache.invalidation import RedisChannel
 from app.core.cache.memory import DEFAULT_MAX_ENTRIES, MemoryCache
 from app.core.cache.redis_tier import RedisCache, connect, namespace_for
@@ -22,6 +22,7 @@ class CacheConfig:
     version: int = 1
     default_ttl: float = DEFAULT_TTL
     l1_max_entries: int = DEFAULT_MAX_ENTRIES
+    l1_local_bytes: int = DEFAULT_LOCAL_BUDGET  # of get_or_set_local values (table regions)
     lock_ttl: float = 5.0
     degraded_l1_ttl: float = 10.0
     socket_timeout: float = 0.5
@@ -36,6 +37,7 @@ class CacheConfig:
             "version": "CACHE_VERSION",
             "default_ttl": "CACHE_DEFAULT_TTL",
             "l1_max_entries": "CACHE_L1_MAX_ENTRIES",
+            "l1_local_bytes": "CACHE_L1_LOCAL_BYTES",
             "lock_ttl": "CACHE_LOCK_TTL",
             "degraded_l1_ttl": "CACHE_DEGRADED_L1_TTL",
             "socket_timeout": "CACHE_REDIS_SOCKET_TIMEOUT",
@@ -51,7 +53,7 @@ def build_cache(config: CacheConfig) -> Cache:
     """Assemble L1, L2 and the invalidation listener (started) as configured."""
     l1 = MemoryCache(max_entries=config.l1_max_entries)
     if not config.redis_url:
-        return Cache(l1=l1, default_ttl=config.default_ttl)
+        return Cache(l1=l1, default_ttl=config.default_ttl, local_budget=config.l1_local_bytes)
     l2 = RedisCache(
         connect(config.redis_url, socket_timeout=config.socket_timeout),
         namespace=namespace_for(config.key_prefix, config.version),
@@ -64,4 +66,5 @@ def build_cache(config: CacheConfig) -> Cache:
         default_ttl=config.default_ttl,
         lock_ttl=config.lock_ttl,
         degraded_l1_ttl=config.degraded_l1_ttl,
+        local_budget=config.l1_local_bytes,
     )

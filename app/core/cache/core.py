@@ -15,6 +15,7 @@ the hit tallied in a plain int that the ticker exports to Prometheus).
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -35,7 +36,8 @@ Ttl = float | timedelta | None
 """Seconds or a timedelta; None means the cache's default TTL."""
 
 DEFAULT_TTL = 3600.0
-DEFAULT_MAX_LOCAL_ENTRIES = 200
+DEFAULT_LOCAL_BUDGET = 24 * 1024 * 1024
+"""Bytes of `get_or_set_local` values (rendered table regions) one process keeps at most."""
 _MISSING: Any = object()
 
 
@@ -73,6 +75,7 @@ class Cache:
         lock_ttl: float = 5.0,
         degraded_l1_ttl: float = 10.0,
         max_pending: int = 10_000,
+        local_budget: int = DEFAULT_LOCAL_BUDGET,
         clock: Clock = time.monotonic,
     ) -> None:
         self.l1 = l1 if l1 is not None else MemoryCache()
@@ -88,7 +91,7 @@ class Cache:
         """Bumped by every invalidation: a read or load that straddles one is not kept."""
         self._flights = SingleFlight()
         self._async_flights = AsyncSingleFlight()
-        self.local_keys = LocalKeys(DEFAULT_MAX_LOCAL_ENTRIES)
+        self.local_keys = LocalKeys(local_budget)
         self._pending = PendingInvalidations(max_pending, origin=self.origin)
         self._counts = dict.fromkeys(("l1_misses", "l2_hits", "l2_misses", "loads"), 0)
         self._counts["remote_invalidations"] = 0  # l1_hits are tallied apart: see `get`
@@ -146,12 +149,13 @@ class Cache:
 
         For values that are large, cheap to rebuild and keyed by what users type (rendered
         HTML): in Redis they would cost memory per distinct key, and a network hop to
-        fetch. At most `local_keys.limit` are kept (the L1 counts entries, not bytes), the
-        oldest let go first. Invalidations drop them like any L1 entry, here and from other
+        fetch. Their values take at most `local_keys.budget` bytes, the least recently
+        used let go first. Invalidations drop them like any L1 entry, here and from other
         instances; while this instance may miss invalidations they are kept only briefly.
         """
         value = self.get_l1(key, _MISSING)
         if value is not _MISSING:
+            self.local_keys.touch(key)
             return value  # type: ignore[no-any-return]
         self._count("l1_misses", metrics.L1_MISSES)
         template = self._entry(None, ttl, tags, None)
@@ -266,7 +270,7 @@ class Cache:
             self._write(key, entry, generation)
             return
         self.fill_l1(key, entry, generation)
-        self.local_keys.add(key, self.l1)
+        self.local_keys.add(key, sys.getsizeof(entry.value), self.l1)
 
     # -- internals -----------------------------------------------------------
 

@@ -19,6 +19,7 @@ clock (`ticker.TICKER.now`, an attribute, not a clock call) and one flag set:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -266,21 +267,34 @@ class MemoryCache:
 
 
 class LocalKeys:
-    """The keys `Cache.get_or_set_local` stored, oldest first, so the oldest can be let go."""
+    """The keys `Cache.get_or_set_local` stored and the bytes their values take, least
+    recently used first, so that those values stay within `budget` bytes.
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._keys: OrderedDict[str, None] = OrderedDict()
+    A key whose entry left L1 some other way (expired, invalidated) still counts until it
+    is the least recently used and is let go: the count errs on the side of less memory.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._sizes: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
 
-    def add(self, key: str, l1: MemoryCache) -> None:
-        """Note `key` as the newest; drop the oldest from `l1` beyond the limit."""
+    def add(self, key: str, size: int, l1: MemoryCache) -> None:
+        """Note `key` (a value of `size` bytes) as the most recently used; drop the least
+        recently used from `l1` while the values take more than the budget."""
         with self._lock:
-            self._keys[key] = None
-            self._keys.move_to_end(key)
-            while len(self._keys) > self.limit:
-                oldest, _ = self._keys.popitem(last=False)
+            self.used += size - self._sizes.pop(key, 0)
+            self._sizes[key] = size
+            while self.used > self.budget and self._sizes:
+                oldest, freed = self._sizes.popitem(last=False)
+                self.used -= freed
                 l1.delete((oldest,))
+
+    def touch(self, key: str) -> None:
+        """Note a hit on `key`: the most recently used now (no lock: one C call)."""
+        with contextlib.suppress(KeyError):  # let go meanwhile by another thread
+            self._sizes.move_to_end(key)
 
 
 def return_default(key: str, default: Any) -> Any:
