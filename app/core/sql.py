@@ -65,12 +65,17 @@ def build_engine(
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    # Sessions in UTC: times come back as aware UTC datetimes, as the app keeps them
+    # (app/models/base.py then passes them through unconverted).
+    connect_args: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "options": "-c timezone=UTC",
+    }
     extra: dict[str, Any] = {"connect_args": connect_args}
     if read_only:
         extra["isolation_level"] = "AUTOCOMMIT"
-        connect_args["options"] = (
-            "-c default_transaction_read_only=on"
+        connect_args["options"] += (
+            " -c default_transaction_read_only=on"
             f" -c statement_timeout={int(statement_timeout_ms or READ_STATEMENT_TIMEOUT_MS)}"
             " -c max_parallel_workers_per_gather=0"
         )

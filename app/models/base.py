@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,10 +38,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return _as_utc(value)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Any], datetime | None] | None:
+        """On PostgreSQL a value comes back aware, and already in UTC (the engines set the
+        session's time zone: app/core/sql.py): one function per value, not the decorator's
+        two (a table page reads fifty)."""
+        if dialect.name == "postgresql":
+            return _as_utc
+        return super().result_processor(dialect, coltype)
+
+
+def _as_utc(value: Any) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite gives naive text or datetimes)."""
+    if value is None or getattr(value, "tzinfo", None) is UTC:
+        return value  # type: ignore[no-any-return]
+    parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def utcnow() -> datetime:

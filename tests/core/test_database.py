@@ -213,3 +213,20 @@ def test_a_slow_page_read_is_cancelled_with_a_clear_503(
         assert "That took too long" in response.get_data(as_text=True)
     finally:
         db.dispose(app)
+
+
+def test_postgresql_times_come_back_as_aware_utc(pg_url: str) -> None:
+    """Both pools' sessions run in UTC, so stored times need no conversion on the way out,
+    and a time written in another zone reads back as the same instant in UTC."""
+    from datetime import UTC
+
+    from app.models.base import UTCDateTime
+
+    query = text("SELECT timestamptz '2026-12-03 12:00-05' AS at").columns(at=UTCDateTime)
+    for read_only in (False, True):
+        engine = sql.build_engine(pg_url, read_only=read_only)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW timezone").scalar() == "UTC"
+            at = conn.execute(query).scalar_one()
+        engine.dispose()
+        assert at.tzinfo is UTC and (at.day, at.hour) == (3, 17)
