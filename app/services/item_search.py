@@ -4,7 +4,7 @@ A search matches rows all over the sort index, so page N of a search (typed, or 
 number in the pager: no cursor) walks the index past every row that does not match: for
 a word in 4% of a million items, page 20 tests 12,000 rows (2-3 ms), and sorted by name
 against the side where the matches cluster (names that begin with the word) it walks most
-of the index, 60-140 ms for any page. The ids of the first pages of one search (term,
+of the index, 27-140 ms for any page. The ids of the first pages of one search (term,
 filters, sort, direction, page size) are therefore read CHUNK_PAGES pages at a time and
 cached under the `items` tag, like the totals (app/services/item_counts.py): every
 ITEM_* event drops them. A page is then its rows by primary key, which also shows a
