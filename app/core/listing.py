@@ -64,6 +64,12 @@ class ListQuery:
     q: str = ""
     filters: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def search_term(self) -> str:
+        """The search term as SQL sees it (NUL cannot occur in PostgreSQL text, so it is
+        dropped)."""
+        return self.q.replace("\x00", "").strip()
+
 
 @dataclass(frozen=True)
 class Seek:

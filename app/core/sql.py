@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -66,10 +66,12 @@ def build_engine(
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # Sessions in UTC: times come back as aware UTC datetimes, as the app keeps them
-    # (app/models/base.py then passes them through unconverted).
+    # (app/models/base.py then passes them through unconverted). Options the URL gives
+    # (`?options=...`) are kept: connect_args would replace them.
+    given = make_url(url).query.get("options") or ()
     connect_args: dict[str, Any] = {
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-        "options": "-c timezone=UTC",
+        "options": " ".join([*((given,) if isinstance(given, str) else given), "-c timezone=UTC"]),
     }
     extra: dict[str, Any] = {"connect_args": connect_args}
     if read_only:

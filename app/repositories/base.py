@@ -121,7 +121,7 @@ class BaseRepository(Generic[T]):
         `_filter_params` names (so cached page statements can share them)."""
         for name in self._active_filters(query):
             stmt = stmt.where(self.filterable[name] == bindparam(f"filter_{name}"))
-        if _search_term(query) and self.searchable:
+        if query.search_term and self.searchable:
             pattern = bindparam("search", type_=String())
             if self.listing.search_folded:
                 matches = [col.like(func.lower(pattern), escape="\\") for col in self.searchable]
@@ -227,29 +227,35 @@ class BaseRepository(Generic[T]):
         a caller keeps to show several pages of a costly query by primary key."""
         sort, direction = self.sorting(query.sort, query.direction)
         filters = self._active_filters(query)
-        searching = bool(_search_term(query) and self.searchable)
+        searching = bool(query.search_term and self.searchable)
         key = (type(self), "ids", sort, direction, filters, searching)
         cached = _SHAPES.get(key)
         if cached is None:
             stmt = self._conditions(select(self.model.id), query)
             stmt = stmt.order_by(*self.order_by(sort, direction))
             stmt = stmt.limit(bindparam("limit")).offset(bindparam("offset"))
-            cached = _remember(key, stmt, stmt, reversed_rows=False)
+            cached = _remember(key, stmt, stmt)
         params = {**self._filter_params(query), "limit": limit, "offset": offset}
         return builtins.list(self.session.connection().execute(cached[1], params).scalars())
 
-    def rows_with_ids(self, columns: RowsSelect, ids: Sequence[int]) -> builtins.list[Row[Any]]:
+    def rows_with_ids(
+        self, columns: RowsSelect, query: ListQuery, ids: Sequence[int]
+    ) -> builtins.list[Row[Any]]:
         """Rows of `columns` (a long-lived select, as for list_rows) for `ids`, in that
-        order; an id whose row has gone since is left out."""
+        order, that still match the query's filters and search: ids kept from an earlier
+        read leave out a row deleted or changed since."""
         if not ids:
             return []
-        key = (type(self), "by-ids", id(columns))
+        filters = self._active_filters(query)
+        searching = bool(query.search_term and self.searchable)
+        key = (type(self), "by-ids", id(columns), filters, searching)
         cached = _SHAPES.get(key)
         if cached is None or cached[0] is not columns:
-            stmt = columns.where(self.model.id.in_(bindparam("ids", expanding=True)))
-            cached = _remember(key, columns, stmt, reversed_rows=False)
-        found = self.session.connection().execute(cached[1], {"ids": builtins.list(ids)})
-        by_id = {row.id: row for row in found}
+            stmt = self._conditions(columns, query)
+            stmt = stmt.where(self.model.id.in_(bindparam("ids", expanding=True)))
+            cached = _remember(key, columns, stmt)
+        params = {**self._filter_params(query), "ids": builtins.list(ids)}
+        by_id = {row.id: row for row in self.session.connection().execute(cached[1], params)}
         return [by_id[i] for i in ids if i in by_id]
 
     def _page(
@@ -288,7 +294,7 @@ class BaseRepository(Generic[T]):
 
     def _filter_params(self, query: ListQuery) -> dict[str, Any]:
         params = {f"filter_{n}": query.filters[n] for n in self._active_filters(query)}
-        term = _search_term(query)
+        term = query.search_term
         if term and self.searchable:
             params["search"] = f"%{_escape_like(term)}%"
         return params
@@ -304,7 +310,7 @@ class BaseRepository(Generic[T]):
         """
         sort, direction = self.sorting(query.sort, query.direction)
         filters = self._active_filters(query)
-        searching = bool(_search_term(query) and self.searchable)
+        searching = bool(query.search_term and self.searchable)
         key = (type(self), id(base), sort, direction, filters, searching, seek_kind, skips)
         cached = _SHAPES.get(key)
         if cached is not None and cached[0] is base:
@@ -334,7 +340,7 @@ class BaseRepository(Generic[T]):
             ids = shaped.subquery("page_ids")
             outer = self.order_by(sort, opposite(direction)) if reversed_rows else order
             shaped = base.join(ids, self.model.id == ids.c.id).order_by(*outer)
-        _remember(key, base, shaped, reversed_rows=reversed_rows)
+        _remember(key, base, shaped, reversed_rows)
         return shaped, reversed_rows
 
     def count_all(self) -> int:
@@ -343,18 +349,13 @@ class BaseRepository(Generic[T]):
 
 
 def _remember(
-    key: tuple[Any, ...], base: Select[Any], shaped: Select[Any], *, reversed_rows: bool
+    key: tuple[Any, ...], base: Select[Any], shaped: Select[Any], reversed_rows: bool = False
 ) -> tuple[Select[Any], Select[Any], bool]:
     """Keep a built statement for its shape; holding `base` keeps the id in its key unique."""
     if len(_SHAPES) >= _MAX_SHAPES:
         _SHAPES.clear()
     entry = _SHAPES[key] = (base, shaped, reversed_rows)
     return entry
-
-
-def _search_term(query: ListQuery) -> str:
-    """The search term as SQL sees it (NUL cannot occur in PostgreSQL text, so it is dropped)."""
-    return query.q.replace("\x00", "").strip()
 
 
 def _escape_like(term: str) -> str:

@@ -32,5 +32,9 @@ def count_items(session: Session, query: ListQuery, *, owner_id: int | None = No
     A plain user's table offers "All N of your items": uncached, that count scans
     every row they own on each first render.
     """
-    filters = tuple(sorted((k, str(v)) for k, v in query.filters.items() if v not in (None, "")))
-    return _count(session, query.q.strip().lower(), filters, owner_id)
+    return _count(session, query.q.strip().lower(), filter_key(query), owner_id)
+
+
+def filter_key(query: ListQuery) -> tuple[tuple[str, str], ...]:
+    """The query's filters as part of a cache key: set ones only, in a stable order."""
+    return tuple(sorted((k, str(v)) for k, v in query.filters.items() if v not in (None, "")))

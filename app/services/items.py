@@ -163,11 +163,16 @@ def list_items(session: Session, query: ListQuery) -> Page[Item]:
     return ItemRepository(session).list(query, total=count_items(session, query))
 
 
-def table_page(session: Session, query: ListQuery, seek: Seek | None) -> Page[Row[Any]]:
-    """One page of the items table: plain rows with owner names, the total from the cache
-    (a searched page by number from cached ids: app/services/item_search.py)."""
+def table_page(
+    session: Session, query: ListQuery, seek: Seek | None, *, shared_cache: bool = False
+) -> Page[Row[Any]]:
+    """One page of the items table: plain rows with owner names, the total from the cache.
+
+    With `shared_cache` (every process hears of every write), a searched page by number
+    comes from cached ids (app/services/item_search.py).
+    """
     total = count_items(session, query)
-    if seek is None and query.q:
+    if shared_cache and seek is None:
         found = searched_page(session, query, total)
         if found is not None:
             return found

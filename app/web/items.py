@@ -81,8 +81,11 @@ def _me() -> User:
 def table_view(args: Mapping[str, str]) -> TableView[Row[Any]]:
     """The items table for a query string: one query for the rows (owner names joined
     in), the total from the cache."""
+    shared = get_settings().table_cache_seconds > 0  # as for the regions: see Settings
     return build_view(
-        SPEC, args, lambda query, seek: item_service.table_page(db.session, query, seek)
+        SPEC,
+        args,
+        lambda query, seek: item_service.table_page(db.session, query, seek, shared_cache=shared),
     )
 
 

@@ -34,3 +34,4 @@ def test_mixed_browsing_warms_up_longer_than_a_single_url() -> None:
     for argv in ([], ["--quick"]):
         args = parse_args(argv)
         assert args.mixed_warmup >= 2 * args.warmup
+    assert parse_args(["--quick", "--mixed-warmup", "30"]).mixed_warmup == 30

@@ -216,17 +216,32 @@ def test_a_slow_page_read_is_cancelled_with_a_clear_503(
 
 
 def test_postgresql_times_come_back_as_aware_utc(pg_url: str) -> None:
-    """Both pools' sessions run in UTC, so stored times need no conversion on the way out,
-    and a time written in another zone reads back as the same instant in UTC."""
+    """Both pools' sessions run in UTC, even under a URL that names another zone (its other
+    options are kept), so stored times come back as aware UTC datetimes."""
     from datetime import UTC
 
     from app.models.base import UTCDateTime
 
+    url = f"{pg_url}?options=-c%20timezone%3DAsia/Tokyo%20-c%20application_name%3Dprobe"
     query = text("SELECT timestamptz '2026-12-03 12:00-05' AS at").columns(at=UTCDateTime)
     for read_only in (False, True):
-        engine = sql.build_engine(pg_url, read_only=read_only)
+        engine = sql.build_engine(url, read_only=read_only)
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW timezone").scalar() == "UTC"
+            assert conn.exec_driver_sql("SHOW application_name").scalar() == "probe"
             at = conn.execute(query).scalar_one()
         engine.dispose()
         assert at.tzinfo is UTC and (at.day, at.hour) == (3, 17)
+
+
+def test_a_time_in_another_zone_is_converted_to_utc() -> None:
+    """What a session in another zone (PgBouncer drops startup options) or SQLite gives."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from app.models.base import _as_utc
+
+    tokyo = datetime(2026, 12, 4, 2, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert _as_utc(tokyo) == tokyo and _as_utc(tokyo).tzinfo is UTC  # type: ignore[union-attr]
+    assert _as_utc("2026-12-03 17:00:00") == datetime(2026, 12, 3, 17, tzinfo=UTC)
+    assert _as_utc(None) is None
