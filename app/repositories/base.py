@@ -226,8 +226,7 @@ class BaseRepository(Generic[T]):
         """The ids at positions offset .. offset+limit-1 of the filtered, sorted query: what
         a caller keeps to show several pages of a costly query by primary key."""
         sort, direction = self.sorting(query.sort, query.direction)
-        filters = self._active_filters(query)
-        searching = bool(query.search_term and self.searchable)
+        filters, searching = self._where_shape(query)
         key = (type(self), "ids", sort, direction, filters, searching)
         cached = _SHAPES.get(key)
         if cached is None:
@@ -246,8 +245,7 @@ class BaseRepository(Generic[T]):
         read leave out a row deleted or changed since."""
         if not ids:
             return []
-        filters = self._active_filters(query)
-        searching = bool(query.search_term and self.searchable)
+        filters, searching = self._where_shape(query)
         key = (type(self), "by-ids", id(columns), filters, searching)
         cached = _SHAPES.get(key)
         if cached is None or cached[0] is not columns:
@@ -292,6 +290,11 @@ class BaseRepository(Generic[T]):
                 raise QueryError(f"cannot filter {self.model.__name__} by {name!r}")
         return tuple(sorted(n for n, v in query.filters.items() if v is not None and v != ""))
 
+    def _where_shape(self, query: ListQuery) -> tuple[tuple[str, ...], bool]:
+        """What a statement's WHERE clause depends on (its values are parameters): the
+        active filters, and whether it searches."""
+        return self._active_filters(query), bool(query.search_term and self.searchable)
+
     def _filter_params(self, query: ListQuery) -> dict[str, Any]:
         params = {f"filter_{n}": query.filters[n] for n in self._active_filters(query)}
         term = query.search_term
@@ -309,8 +312,7 @@ class BaseRepository(Generic[T]):
         cache-keying and compiling it on every request.
         """
         sort, direction = self.sorting(query.sort, query.direction)
-        filters = self._active_filters(query)
-        searching = bool(query.search_term and self.searchable)
+        filters, searching = self._where_shape(query)
         key = (type(self), id(base), sort, direction, filters, searching, seek_kind, skips)
         cached = _SHAPES.get(key)
         if cached is not None and cached[0] is base:
