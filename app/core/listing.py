@@ -92,7 +92,7 @@ class Page(Generic[R]):
     @property
     def pages(self) -> int:
         """Number of pages (at least 1, so an empty table still has page 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
+        return page_count(self.total, self.per_page)
 
     @property
     def has_prev(self) -> bool:
@@ -121,6 +121,11 @@ class Page(Generic[R]):
                 out.append(None)
             out.append(n)
         return out
+
+
+def page_count(total: int, per_page: int) -> int:
+    """How many pages `total` rows fill (at least 1, so an empty table still has page 1)."""
+    return max(1, math.ceil(total / per_page))
 
 
 def clamp_page(page: int, per_page: int) -> tuple[int, int]:

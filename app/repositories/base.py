@@ -7,7 +7,6 @@ command, a job) wraps it in `db.transaction()`.
 from __future__ import annotations
 
 import builtins
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
@@ -22,6 +21,7 @@ from app.core.listing import (
     Seek,
     clamp_page,
     opposite,
+    page_count,
     sort_key,
 )
 from app.models.base import Base
@@ -267,7 +267,7 @@ class BaseRepository(Generic[T]):
         page, per_page = clamp_page(query.page, query.per_page)
         if total is None:
             total = self.count(query)
-        pages = max(1, math.ceil(total / per_page))
+        pages = page_count(total, per_page)
         skips = seek.skip > 0 if seek is not None else page > 1
         stmt, reversed_rows = self._shaped(base, query, seek.kind if seek else None, skips=skips)
         params = self._filter_params(query)

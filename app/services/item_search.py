@@ -26,7 +26,7 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from app.core.cache import cached
-from app.core.listing import Direction, ListQuery, Page, clamp_page
+from app.core.listing import Direction, ListQuery, Page, clamp_page, page_count
 from app.repositories.items import ItemRepository
 from app.services.item_counts import filter_key
 
@@ -61,7 +61,7 @@ def searched_page(session: Session, query: ListQuery, total: int) -> Page[Row[An
     if not term or page > CACHED_PAGES:
         return None
     repo = ItemRepository(session)
-    pages = max(1, -(-total // per_page))
+    pages = page_count(total, per_page)
     shown: list[int] = []
     if page <= pages:  # past the end there is nothing to read, and nothing to keep
         sort, direction = repo.sorting(query.sort, query.direction)
