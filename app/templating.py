@@ -10,9 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, url_for
+from flask import Flask, current_app, request, url_for
 
 MAX_REMEMBERED_PATHS = 1000
+_PATHS = "remembered_paths"  # app.extensions key: {(endpoint, script root): path}
 
 
 @lru_cache(maxsize=128)
@@ -23,20 +24,13 @@ def _fingerprint(path: Path, mtime: float) -> str:
 def register_template_helpers(app: Flask) -> None:
     """Add `asset_url`, a remembering `url_for`, money and date filters."""
     static_root = Path(app.static_folder or "static")
-    paths: dict[tuple[str, str], str] = {}
+    app.extensions[_PATHS] = {}
 
     def remembered_url_for(endpoint: str, **values: Any) -> str:
-        """url_for, built once per mount point for links without arguments (the nav and
-        footer draw ten on every page, and each build walks werkzeug's URL map)."""
+        """url_for, remembered (path_for) for links without arguments."""
         if values or endpoint.startswith("."):
             return url_for(endpoint, **values)
-        key = (endpoint, request.script_root)
-        found = paths.get(key)
-        if found is None:
-            if len(paths) >= MAX_REMEMBERED_PATHS:
-                paths.clear()
-            found = paths[key] = url_for(endpoint)
-        return found
+        return path_for(endpoint)
 
     def asset_url(filename: str) -> str:
         """A static URL with a content hash, so browsers can cache assets for long."""
@@ -74,6 +68,20 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["readable"] = readable
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+
+
+def path_for(endpoint: str) -> str:
+    """`url_for(endpoint)` for an endpoint without arguments, built once per app and mount
+    point: a page's nav, footer and table draw a dozen such links, and each build walks
+    werkzeug's URL map (about 40 µs)."""
+    paths: dict[tuple[str, str], str] = current_app.extensions[_PATHS]
+    key = (endpoint, request.script_root)
+    found = paths.get(key)
+    if found is None:
+        if len(paths) >= MAX_REMEMBERED_PATHS:
+            paths.clear()
+        found = paths[key] = url_for(endpoint)
+    return found
 
 
 def money(value: Decimal | float | None) -> str:

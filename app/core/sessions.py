@@ -14,6 +14,7 @@ API requests carry bearer tokens and get no session at all.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from typing import Any
@@ -36,7 +37,18 @@ CSRF_KEY = "csrf_token"  # Flask-WTF's raw token in the session (WTF_CSRF_FIELD_
 OUTAGE_CSRF_KEY = "_csrf_outage"  # the token a stand-in session gave this browser's forms
 BROWSER_SESSION_TTL = 24 * 3600
 ANONYMOUS_SESSION_TTL = 3600
-_serializer = TaggedJSONSerializer()
+
+
+class SessionSerializer(TaggedJSONSerializer):
+    """Flask's tagged JSON, read in one pass: `json.loads` untags each object as it is
+    built, where Flask's `loads` parses first and then copies every dict and list to untag
+    it (a third of a session load's CPU)."""
+
+    def loads(self, value: str | bytes) -> Any:
+        return json.loads(value, object_hook=self.untag)
+
+
+_serializer = SessionSerializer()
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
@@ -108,7 +120,7 @@ class RedisSessionInterface(SessionInterface):
             except ServiceDown:
                 return FallbackSession(carried, signed_in_elsewhere=True)
             if raw is not None:
-                found = ServerSession(_serializer.loads(raw), sid=sid, new=False)  # type: ignore[arg-type]
+                found = ServerSession(_serializer.loads(raw), sid=sid, new=False)
                 _keep_outage_token(found, carried)
                 return found
         elif self.redis.breaker.state == "open":

@@ -38,7 +38,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        return _as_utc(value)
+        return as_utc(value)
 
     def result_processor(
         self, dialect: Dialect, coltype: Any
@@ -47,11 +47,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         session's time zone: app/core/sql.py): one function per value, not the decorator's
         two (a table page reads fifty)."""
         if dialect.name == "postgresql":
-            return _as_utc
+            return as_utc
         return super().result_processor(dialect, coltype)
 
 
-def _as_utc(value: Any) -> datetime | None:
+def as_utc(value: Any) -> datetime | None:
     """A stored time as an aware UTC datetime (SQLite gives naive text or datetimes)."""
     if value is None or getattr(value, "tzinfo", None) is UTC:
         return value  # type: ignore[no-any-return]

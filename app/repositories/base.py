@@ -25,11 +25,15 @@ from app.core.listing import (
     sort_key,
 )
 from app.models.base import Base
+from app.repositories.driver_reads import fetch_rows
 from app.repositories.keyset import apply_seek, seek_params
 
 T = TypeVar("T", bound=Base)
 R = TypeVar("R")
 RowsSelect: TypeAlias = Select[*tuple[Any, ...]]  # a select of any number of columns
+TableRow: TypeAlias = Any
+"""A row of a RowsSelect: its columns by attribute (`row.id`) and by position; a named
+tuple when read through the driver (app/repositories/driver_reads.py), else a Row."""
 
 
 class QueryError(ValueError):
@@ -210,17 +214,16 @@ class BaseRepository(Generic[T]):
         *,
         total: int | None = None,
         seek: Seek | None = None,
-    ) -> Page[Row[Any]]:
+    ) -> Page[TableRow]:
         """Like `list`, but only `columns` (a select, joins allowed) as plain rows.
 
         A table page shows a few fields: plain rows skip the ORM's loading and
         let one query bring related names along. Pass a long-lived select (a
-        module constant): page statements are cached per shape of that select.
+        module constant): page statements are cached per shape of that select, and
+        read through the driver where it can (app/repositories/driver_reads.py).
         """
         connection = self.session.connection()
-        return self._page(
-            columns, query, total, seek, lambda s, p: list(connection.execute(s, p).all())
-        )
+        return self._page(columns, query, total, seek, lambda s, p: fetch_rows(connection, s, p))
 
     def window_ids(self, query: ListQuery, *, limit: int, offset: int) -> builtins.list[int]:
         """The ids at positions offset .. offset+limit-1 of the filtered, sorted query: what

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from array import array
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from app.core.cache import cached
 from app.core.listing import Direction, ListQuery, Page, clamp_page, page_count
+from app.repositories.base import TableRow
 from app.repositories.items import ItemRepository
 from app.services.item_counts import filter_key
 
@@ -53,7 +52,7 @@ def _window(
     return array(_ID_TYPE, ids).tobytes()
 
 
-def searched_page(session: Session, query: ListQuery, total: int) -> Page[Row[Any]] | None:
+def searched_page(session: Session, query: ListQuery, total: int) -> Page[TableRow] | None:
     """Page `query.page` of a search from the cached ids, or None where it is not cached
     (no search term, or a page past CACHED_PAGES)."""
     term = query.search_term

@@ -30,6 +30,7 @@ from app.models.item import (
     ItemStatus,
 )
 from app.models.user import User
+from app.repositories.base import TableRow as TableRow  # what a table page's rows are
 from app.repositories.items import ItemRepository
 from app.services.item_counts import count_items
 from app.services.item_search import searched_page
@@ -165,7 +166,7 @@ def list_items(session: Session, query: ListQuery) -> Page[Item]:
 
 def table_page(
     session: Session, query: ListQuery, seek: Seek | None, *, shared_cache: bool = False
-) -> Page[Row[Any]]:
+) -> Page[TableRow]:
     """One page of the items table: plain rows with owner names, the total from the cache.
 
     With `shared_cache` (every process hears of every write), a searched page by number

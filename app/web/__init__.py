@@ -20,6 +20,7 @@ from app.web import (
     stripe_hooks,
     webhooks,
 )
+from app.web.chrome import head_assets, nav_html
 from app.web.table_html import (
     render_header,
     render_mobile_sort,
@@ -31,6 +32,8 @@ from app.web.table_html import (
 
 def register_blueprints(app: Flask) -> None:
     """Mount every page blueprint, and the table parts their templates draw."""
+    app.add_template_global(nav_html, "nav_html")
+    app.add_template_global(head_assets, "head_assets")
     app.add_template_global(render_header, "table_header")
     app.add_template_global(render_mobile_sort, "table_mobile_sort")
     app.add_template_global(render_pager, "table_pager")

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, flash, request, stream_with_context, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
-from sqlalchemy import Row
 
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -23,9 +22,10 @@ from app.models.user import User
 from app.policy import policy
 from app.security import current_actor
 from app.services import items as item_service
-from app.services.items import ItemCreate, ItemPatch
+from app.services.items import ItemCreate, ItemPatch, TableRow
 from app.services.validation import validate
 from app.settings import get_settings
+from app.templating import path_for
 from app.web.item_rows import render_item_rows
 from app.web.regions import cached_region, viewer_key
 from app.web.responses import see_other
@@ -78,7 +78,7 @@ def _me() -> User:
     return user
 
 
-def table_view(args: Mapping[str, str]) -> TableView[Row[Any]]:
+def table_view(args: Mapping[str, str]) -> TableView[TableRow]:
     """The items table for a query string: one query for the rows (owner names joined
     in), the total from the cache."""
     shared = get_settings().table_cache_seconds > 0  # as for the regions: see Settings
@@ -94,7 +94,7 @@ def table_view(args: Mapping[str, str]) -> TableView[Row[Any]]:
 _QUERY_SAFE = "!$'()*,/:;?@"
 
 
-def _export_query(view: TableView[Row[Any]]) -> str:
+def _export_query(view: TableView[TableRow]) -> str:
     """The query of the Export CSV link (the table's state): url_for with the state as
     arguments cost twice what the remembered path and this do (templates/items/index.html)."""
     return urlencode(view.state.params(page=1, cursor=""), safe=_QUERY_SAFE)
@@ -105,12 +105,12 @@ def _fields(form: Mapping[str, str]) -> dict[str, str]:
     return {name: form[name] for name in ItemCreate.model_fields if name in form}
 
 
-def _rows_context(rows: list[Row[Any]]) -> dict[str, Any]:
+def _rows_context(rows: list[TableRow]) -> dict[str, Any]:
     """What the row template needs beyond the rows, worked out once per response."""
     me = _me()
     return {
         "rows": rows,
-        "items_base": url_for("items.index"),  # row links are built from it: url_for is slow
+        "items_base": path_for("items.index"),  # row links are built from it
         "changeable": item_service.changeable_ids(me, rows),
         "can_write": me.can_write,
         "statuses": ITEM_STATUSES,

@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
-from flask import request, url_for
+from flask import request
 
 from app.core.listing import (
     MAX_PAGE,
@@ -39,6 +39,7 @@ from app.core.listing import (
 )
 from app.htmx import htmx
 from app.models.base import MAX_ID
+from app.templating import path_for
 from app.utils.text import has_control_chars
 
 T = TypeVar("T")
@@ -355,7 +356,7 @@ class TableView(Generic[T]):
     @cached_property
     def base_url(self) -> str:
         """The table's path, resolved once per page (url_for is slow in a loop)."""
-        return url_for(self.spec.endpoint)
+        return path_for(self.spec.endpoint)
 
     def url(self, **changes: Any) -> str:
         """This table's URL with some state changed (see TableState.params)."""

@@ -239,9 +239,9 @@ def test_a_time_in_another_zone_is_converted_to_utc() -> None:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from app.models.base import _as_utc
+    from app.models.base import as_utc
 
     tokyo = datetime(2026, 12, 4, 2, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
-    assert _as_utc(tokyo) == tokyo and _as_utc(tokyo).tzinfo is UTC  # type: ignore[union-attr]
-    assert _as_utc("2026-12-03 17:00:00") == datetime(2026, 12, 3, 17, tzinfo=UTC)
-    assert _as_utc(None) is None
+    assert as_utc(tokyo) == tokyo and as_utc(tokyo).tzinfo is UTC  # type: ignore[union-attr]
+    assert as_utc("2026-12-03 17:00:00") == datetime(2026, 12, 3, 17, tzinfo=UTC)
+    assert as_utc(None) is None

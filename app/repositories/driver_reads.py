@@ -1,0 +1,124 @@
+"""Table pages read through the database driver: the rows of a select, without SQLAlchemy's
+execution layer on the way back.
+
+A table page runs one statement, long-lived and already compiled (BaseRepository caches
+its page statements by shape). Executing it through a SQLAlchemy Connection still costs
+a request about 0.9 M instructions (11% of a first render of /items) beyond the driver's
+own work: an execution context, the result's metadata, a Row and processors per row. On
+PostgreSQL (psycopg) `fetch_rows` hands the statement's SQL, compiled once, and its
+parameters to a cursor of the same pooled connection, in the same transaction or
+autocommit read, and returns psycopg's named tuples: `row.id`, `row.name`, by position
+too, as a SQLAlchemy Row.
+
+It takes SQLAlchemy's path whenever the two could differ:
+
+- another database or driver (SQLite in development and most tests);
+- a statement whose SQL is finished only at execution (expanding IN lists, literal
+  LIMITs) or whose result columns need converting: only times (`UTCDateTime`, already
+  aware UTC on PostgreSQL, whose sessions run in UTC: app/core/sql.py) pass unconverted;
+- a connection someone watches statement by statement (`before_cursor_execute` or
+  `after_cursor_execute` listeners: tracing, the tests' write guard), who must see it.
+
+A driver error is handed to SQLAlchemy's own error handling, so it surfaces as the same
+exception, runs the same `handle_error` hooks (the database breaker) and invalidates a
+dead connection the same way.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Compiled, Connection, Dialect
+
+from app.models.base import as_utc
+
+_PASSED_THROUGH = (None, as_utc)  # result processors that leave a PostgreSQL value as it is
+
+
+@dataclass(frozen=True)
+class _DriverRead:
+    """A statement compiled for the driver: its SQL and how its parameters are bound."""
+
+    compiled: Compiled
+    sql: str
+    bind_processors: Mapping[str, Callable[[Any], Any]]
+
+
+# Per statement object (page statements are long-lived, and shared by every engine of the
+# process) and database (name, driver): its driver read, or None for "use SQLAlchemy".
+# Weak keys: a statement no longer cached anywhere is dropped here too.
+_READS: weakref.WeakKeyDictionary[Select[Any], dict[tuple[str, str], _DriverRead | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_UNSEEN = object()
+
+
+def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
+    """Every row of `statement` with `params`: named tuples from the driver where it can,
+    SQLAlchemy Rows otherwise (see the module docstring).
+
+    A statement's first execution takes SQLAlchemy's path: its result says which types
+    the columns came back as, which decides whether a column needs converting.
+    """
+    dialect = connection.dialect
+    known = _READS.get(statement)
+    if known is None:
+        known = _READS[statement] = {}
+    database = (dialect.name, dialect.driver)
+    read = known.get(database, _UNSEEN)
+    if read is None or read is _UNSEEN or _watched(connection):
+        result = connection.execute(statement, params)
+        if read is _UNSEEN:
+            known[database] = _compile(dialect, statement, result.cursor.description)
+        return list(result.all())
+    assert isinstance(read, _DriverRead)
+    args = dict(read.compiled.construct_params(params) or {})
+    for name, process in read.bind_processors.items():
+        if name in args:
+            args[name] = process(args[name])
+    cursor = None
+    try:
+        cursor = connection.connection.driver_connection.cursor(row_factory=_named_tuples())  # type: ignore[union-attr]
+        cursor.execute(read.sql, args)
+        rows: list[Any] = cursor.fetchall()
+        return rows
+    except Exception as error:  # noqa: BLE001 - the driver's; SQLAlchemy raises it again
+        connection._handle_dbapi_exception(error, read.sql, args, cursor, None)
+    finally:
+        if cursor is not None:
+            cursor.close()
+
+
+def _watched(connection: Connection) -> bool:
+    dispatch = connection.dispatch
+    return bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
+
+
+def _compile(dialect: Dialect, statement: Select[Any], description: Any) -> _DriverRead | None:
+    """The driver read of `statement`, whose result had `description` (the driver's
+    column types), or None when SQLAlchemy's path must run it."""
+    if dialect.name != "postgresql" or dialect.driver != "psycopg" or description is None:
+        return None
+    compiled = statement.compile(dialect=dialect)
+    if compiled.post_compile_params or compiled.literal_execute_params:
+        return None  # expanding IN lists and literal values are rendered per execution
+    keys = list(statement.selected_columns.keys())  # a SQLAlchemy Row's attribute names
+    names = [column.name for column in description]  # what psycopg's named tuples use
+    if names != keys or len(set(keys)) != len(keys) or not all(k.isidentifier() for k in keys):
+        return None
+    for column, described in zip(statement.selected_columns, description, strict=True):
+        convert = column.type.dialect_impl(dialect).result_processor(dialect, described.type_code)
+        if convert not in _PASSED_THROUGH:
+            return None
+    processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
+    return _DriverRead(compiled, compiled.string, dict(processors))
+
+
+def _named_tuples() -> Any:
+    from psycopg.rows import namedtuple_row  # only where psycopg is the driver
+
+    return namedtuple_row
