@@ -26,6 +26,7 @@ from app.web.table_html import (
     render_mobile_sort,
     render_pager,
     render_region_attrs,
+    render_search_form,
     render_state_inputs,
 )
 
@@ -34,6 +35,7 @@ def register_blueprints(app: Flask) -> None:
     """Mount every page blueprint, and the table parts their templates draw."""
     app.add_template_global(nav_html, "nav_html")
     app.add_template_global(head_assets, "head_assets")
+    app.add_template_global(render_search_form, "table_search_form")
     app.add_template_global(render_header, "table_header")
     app.add_template_global(render_mobile_sort, "table_mobile_sort")
     app.add_template_global(render_pager, "table_pager")

@@ -1,18 +1,24 @@
-"""The DataTable's header row, sort chips, pager and state inputs as HTML, written in Python.
+"""The DataTable's search form, header row, sort chips, pager and state inputs as HTML,
+written in Python.
 
 A table region draws a few dozen links, each printed twice (href and hx-get); as Jinja
 macros the header, chips and pager cost more than the rest of the region around the
-rows. This is the HTML the `header`, `mobile_sort` and `pager` macros of
+rows. This is the HTML the `search_form`, `header`, `mobile_sort` and `pager` macros of
 templates/_macros/table.html wrote, byte for byte (their sources are kept in
 tests/web/test_table_html.py, which holds the two equal), escaped as Jinja's autoescape
-escapes (app/web/html.py). Table templates call them as `table_header`,
-`table_mobile_sort`, `table_pager`, `table_state_inputs` and `table_region_attrs`
-(registered in app/web/__init__.py), with no macro between: importing a macro template
-cost a page more than most of these parts do.
+escapes (app/web/html.py). Table templates call them as `table_search_form`,
+`table_header`, `table_mobile_sort`, `table_pager`, `table_state_inputs` and
+`table_region_attrs` (registered in app/web/__init__.py), with no macro between:
+importing a macro template cost a page more than most of these parts do.
+
+Every link is a real href (it works without JavaScript) and an hx-get that swaps only
+the table region and pushes its URL. Only these GET links push: a row's form posts
+somewhere that cannot be reloaded or gone back to.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -174,4 +180,41 @@ def render_region_attrs(view: TableView[Any]) -> Markup:
     return Markup(  # noqa: S704 - the id is escaped
         f'id="{region}" class="datatable" hx-target:inherited="#{region}"\n'
         'hx-swap:inherited="outerHTML"'
+    )
+
+
+def render_search_form(
+    view: TableView[Any],
+    form_id: str,
+    placeholder: str = "Search",
+    filters: Sequence[tuple[str, str, Sequence[tuple[Any, Any]]]] | None = None,
+) -> Markup:
+    """The search box and filter selects above a table (`filters`: name, label and the
+    (value, text) choices of each), submitted into the table region as the user types."""
+    base, region = escape_text(view.base_url), escape_text(view.spec.region_id)
+    hint, chosen = escape_text(placeholder), view.state.filters
+    selects = []
+    for name, label, choices in filters or ():
+        options = "".join(
+            f'<option value="{escape_text(str(value))}" '
+            f"{'selected' if chosen.get(name) == value else ''}>{escape_text(str(text))}</option>"
+            for value, text in choices
+        )
+        selects.append(
+            f'  <select name="{escape_text(name)}" aria-label="{escape_text(label)}">\n'
+            f'    <option value="">{escape_text(label)}: all</option>\n'
+            f"{options}  </select>\n"
+        )
+    return Markup(  # noqa: S704 - every value above is escaped or an int
+        f'<form id="{escape_text(form_id)}" class="table-search" method="get" action="{base}"'
+        ' role="search"\n'
+        f'      hx-get="{base}" hx-target="#{region}" hx-swap="outerHTML"\n'
+        '      hx-push-url="true" hx-trigger="submit, input delay:350ms, change"'
+        ' hx-sync="this:replace">\n'
+        f'  <input type="search" name="q" value="{escape_text(view.state.q)}"'
+        f' placeholder="{hint}" aria-label="{hint}" maxlength="{view.spec.max_search_length}"'
+        ' autocomplete="off">\n'
+        f"{''.join(selects)}"
+        '  <noscript><button class="btn btn-secondary" type="submit">Search</button></noscript>\n'
+        "</form>\n"
     )

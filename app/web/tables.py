@@ -5,8 +5,8 @@ one declaration of what sorts and filters, app/core/listing.py) and the page
 that serves it. `TableState.from_args` turns any query string into a safe,
 normalised state (unknown sorts, directions, pages and sizes never reach SQL);
 `TableState.params` is the one way state becomes URL parameters again.
-`TableView` holds the page plus the links the macros in
-templates/_macros/table.html draw. Links to nearby pages carry a keyset cursor,
+`TableView` holds the page plus the links the table parts in
+app/web/table_html.py draw. Links to nearby pages carry a keyset cursor,
 so deep pages stay cheap.
 """
 
