@@ -19,8 +19,8 @@ hooks this script puts around the app's functions (nothing in the app changes):
 
 - auth/session: loading and saving the server-side session, loading the signed-in user,
   the CSRF token;
-- query: SQLAlchemy statements (building, executing, fetching) and cache reads outside
-  auth;
+- query: SQLAlchemy statements and table pages read through the driver (building,
+  executing, fetching) and cache reads outside auth;
 - render: Jinja templates and fragments;
 - framework: the rest (WSGI, routing, middleware, limits, metrics, logging, the view's
   own Python, the test client).
@@ -217,6 +217,7 @@ def stage_hooks(app: Any) -> Iterator[StageClock]:
 
     from app import security
     from app.core.cache.core import Cache
+    from app.repositories import base as repositories
 
     clock = StageClock()
     session_interface = type(app.session_interface)
@@ -226,6 +227,7 @@ def stage_hooks(app: Any) -> Iterator[StageClock]:
         (flask_login.LoginManager, "_load_user", "auth/session"),
         (Session, "execute", "query"),
         (Connection, "execute", "query"),
+        (repositories, "fetch_rows", "query"),  # table pages read through the driver
         (Cache, "get_or_set", "query"),
         (jinja2.Template, "render", "render"),
         (jinja2_fragments.flask, "_render_block", "render"),

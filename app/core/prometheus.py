@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 from collections.abc import Iterable
+from timeit import default_timer
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, Request, Response, request
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "OTHER"
 UNMATCHED_ROUTE = "unmatched"  # 404s, and 405s (Werkzeug matches no rule for those)
+UNCOUNTED_PATHS = re.compile("^/static/")
+SCRAPE_ENDPOINT = "prometheus_metrics"  # the exporter's /metrics view (never counted either)
+_STARTED = "app.metrics_started"  # WSGI environ key: when the request reached the app
 
 
 def route(req: Request) -> str:
@@ -100,7 +105,7 @@ def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
     /metrics reachable from outside); without, the endpoint is open, as it is
     when only the monitoring network can reach it.
     """
-    options = {"group_by": route, "defaults_prefix": "flask", "excluded_paths": ["^/static/"]}
+    options = {"export_defaults": False}  # the request metrics are count_requests' below
     app.wsgi_app = KnownMethods(app.wsgi_app)  # type: ignore[method-assign]
     metrics: PrometheusMetrics
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -111,6 +116,7 @@ def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
         registry.register(_ProcessRegistry())
         metrics = PrometheusMetrics(app, path="/metrics", registry=registry, **options)
     app.extensions["metrics"] = metrics
+    count_requests(app, metrics.registry)
     if token:
         expected = f"Bearer {token}".encode()
 
@@ -129,3 +135,52 @@ def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
             )
 
     return metrics
+
+
+def count_requests(app: Flask, registry: CollectorRegistry) -> None:
+    """Every request's latency by method, route template and status, and its count by
+    method and status, under the names and labels prometheus_flask_exporter's defaults
+    had (the dashboard and alert rules in ops/ read them). A request that raised counts
+    with the 500 the error handlers answer it with (app/edge.py). Static files and
+    scrapes are not counted.
+
+    A label set's series are found once per process and kept: the exporter looked them up
+    through `labels(**values)` on every request, which checks and sorts the labels under
+    a lock (3% of a first render's CPU). Methods and routes are bounded (KnownMethods,
+    `route`), and so are the statuses Flask answers with, so the kept series are too.
+    """
+    labels = ("method", "route", "status")
+    duration = Histogram(
+        "flask_http_request_duration_seconds",
+        "Flask HTTP request duration in seconds",
+        labels,
+        registry=registry,
+    )
+    total = Counter(
+        "flask_http_request_total", "Total number of HTTP requests", labels[::2], registry=registry
+    )
+    series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(status: int) -> None:
+        started = request.environ.pop(_STARTED, None)
+        if started is None:  # counted already, or not at all (static files)
+            return
+        key = (request.method, route(request), status)
+        found = series.get(key)
+        if found is None:
+            found = series[key] = (duration.labels(*key), total.labels(key[0], status))
+        found[0].observe(max(default_timer() - started, 0.0))
+        found[1].inc()
+
+    def counted() -> bool:
+        return request.endpoint != SCRAPE_ENDPOINT and not UNCOUNTED_PATHS.match(request.path)
+
+    @app.before_request
+    def _started() -> None:
+        if counted():
+            request.environ[_STARTED] = default_timer()
+
+    @app.after_request
+    def _finished(response: Response) -> Response:
+        observe(response.status_code)
+        return response

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Select
 from sqlalchemy.engine import Compiled, Connection, Dialect
 
@@ -76,13 +77,13 @@ def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str,
             known[database] = _compile(dialect, statement, result.cursor.description)
         return list(result.all())
     assert isinstance(read, _DriverRead)
-    args = dict(read.compiled.construct_params(params) or {})
+    args = cast(dict[str, Any], read.compiled.construct_params(params))
     for name, process in read.bind_processors.items():
         if name in args:
             args[name] = process(args[name])
     cursor = None
     try:
-        cursor = connection.connection.driver_connection.cursor(row_factory=_named_tuples())  # type: ignore[union-attr]
+        cursor = connection.connection.driver_connection.cursor(row_factory=namedtuple_row)  # type: ignore[union-attr]
         cursor.execute(read.sql, args)
         rows: list[Any] = cursor.fetchall()
         return rows
@@ -116,9 +117,3 @@ def _compile(dialect: Dialect, statement: Select[Any], description: Any) -> _Dri
             return None
     processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
     return _DriverRead(compiled, compiled.string, dict(processors))
-
-
-def _named_tuples() -> Any:
-    from psycopg.rows import namedtuple_row  # only where psycopg is the driver
-
-    return namedtuple_row
