@@ -10,7 +10,7 @@ from app.api import register_api
 from app.core import logging as app_logging
 from app.core.flask_app import App
 from app.core.middleware import register_middleware
-from app.core.prometheus import init_metrics
+from app.core.prometheus import SCRAPE_ENDPOINT, init_metrics
 from app.core.redis_conn import init_redis
 from app.extensions import csrf, db
 from app.jobs import init_jobs
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     edge.register_error_handlers(app)
     register_api(app)
     web.register_blueprints(app)
-    register_policy_enforcement(app, public_endpoints=("prometheus_metrics",))
+    register_policy_enforcement(app, public_endpoints=(SCRAPE_ENDPOINT,))
     cli.register_commands(app)
     return app
 

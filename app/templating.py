@@ -32,14 +32,18 @@ def register_template_helpers(app: Flask) -> None:
             return url_for(endpoint, **values)
         return path_for(endpoint)
 
-    def asset_url(filename: str) -> str:
-        """A static URL with a content hash, so browsers can cache assets for long."""
+    def hashed_url(filename: str, _mount: str) -> str:
         path = static_root / filename
         version = _fingerprint(path, path.stat().st_mtime) if path.exists() else "0"
         return url_for("static", filename=filename, v=version)
 
     if not app.debug:  # assets do not change under a running server: hash each once
-        asset_url = lru_cache(maxsize=64)(asset_url)
+        hashed_url = lru_cache(maxsize=64)(hashed_url)
+
+    def asset_url(filename: str) -> str:
+        """A static URL with a content hash, so browsers can cache assets for long (one per
+        file and mount point)."""
+        return hashed_url(filename, request.script_root)
 
     def date(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         if value is None:
@@ -74,6 +78,8 @@ def path_for(endpoint: str) -> str:
     """`url_for(endpoint)` for an endpoint without arguments, built once per app and mount
     point: a page's nav, footer and table draw a dozen such links, and each build walks
     werkzeug's URL map (about 40 µs)."""
+    if endpoint.startswith("."):
+        raise ValueError(f"path_for needs a full endpoint name, not {endpoint!r}")
     paths: dict[tuple[str, str], str] = current_app.extensions[_PATHS]
     key = (endpoint, request.script_root)
     found = paths.get(key)

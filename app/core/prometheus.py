@@ -35,7 +35,7 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 OTHER_METHOD = "OTHER"
 UNMATCHED_ROUTE = "unmatched"  # 404s, and 405s (Werkzeug matches no rule for those)
 UNCOUNTED_PATHS = re.compile("^/static/")
-SCRAPE_ENDPOINT = "prometheus_metrics"  # the exporter's /metrics view (never counted either)
+SCRAPE_ENDPOINT = "prometheus_metrics"  # the exporter's /metrics view
 _STARTED = "app.metrics_started"  # WSGI environ key: when the request reached the app
 
 
@@ -122,7 +122,7 @@ def init_metrics(app: Flask, *, token: str | None = None) -> PrometheusMetrics:
 
         @app.before_request
         def _metrics_need_the_token() -> Response | None:
-            if request.endpoint != "prometheus_metrics":
+            if request.endpoint != SCRAPE_ENDPOINT:
                 return None
             supplied = request.headers.get("Authorization", "").encode()
             if hmac.compare_digest(supplied, expected):
@@ -142,7 +142,7 @@ def count_requests(app: Flask, registry: CollectorRegistry) -> None:
     method and status, under the names and labels prometheus_flask_exporter's defaults
     had (the dashboard and alert rules in ops/ read them). A request that raised counts
     with the 500 the error handlers answer it with (app/edge.py). Static files and
-    scrapes are not counted.
+    scrapes served are not counted; one refused (401) is.
 
     A label set's series are found once per process and kept: the exporter looked them up
     through `labels(**values)` on every request, which checks and sorts the labels under
@@ -172,15 +172,17 @@ def count_requests(app: Flask, registry: CollectorRegistry) -> None:
         found[0].observe(max(default_timer() - started, 0.0))
         found[1].inc()
 
-    def counted() -> bool:
-        return request.endpoint != SCRAPE_ENDPOINT and not UNCOUNTED_PATHS.match(request.path)
-
-    @app.before_request
     def _started() -> None:
-        if counted():
+        if not UNCOUNTED_PATHS.match(request.path):
             request.environ[_STARTED] = default_timer()
+
+    # First of the hooks: a request another hook answers (414, 429, 401) counts too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _started)
 
     @app.after_request
     def _finished(response: Response) -> Response:
-        observe(response.status_code)
+        if request.endpoint == SCRAPE_ENDPOINT and response.status_code == 200:
+            request.environ.pop(_STARTED, None)  # a scrape served: not traffic
+        else:
+            observe(response.status_code)
         return response

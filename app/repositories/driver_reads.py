@@ -16,8 +16,8 @@ It takes SQLAlchemy's path whenever the two could differ:
 - a statement whose SQL is finished only at execution (expanding IN lists, literal
   LIMITs) or whose result columns need converting: only times (`UTCDateTime`, already
   aware UTC on PostgreSQL, whose sessions run in UTC: app/core/sql.py) pass unconverted;
-- a connection someone watches statement by statement (`before_cursor_execute` or
-  `after_cursor_execute` listeners: tracing, the tests' write guard), who must see it.
+- a connection someone watches statement by statement (execute or cursor-execute
+  listeners: tracing, the tests' write guard; `echo`), who must see it.
 
 A driver error is handed to SQLAlchemy's own error handling, so it surfaces as the same
 exception, runs the same `handle_error` hooks (the database breaker) and invalidates a
@@ -26,9 +26,10 @@ dead connection the same way.
 
 from __future__ import annotations
 
-import weakref
+import keyword
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, cast
 
 from psycopg.rows import namedtuple_row
@@ -51,10 +52,10 @@ class _DriverRead:
 
 # Per statement object (page statements are long-lived, and shared by every engine of the
 # process) and database (name, driver): its driver read, or None for "use SQLAlchemy".
-# Weak keys: a statement no longer cached anywhere is dropped here too.
-_READS: weakref.WeakKeyDictionary[Select[Any], dict[tuple[str, str], _DriverRead | None]] = (
-    weakref.WeakKeyDictionary()
-)
+# A few per table in practice; emptied if it ever grows past _MAX_READS, as the page
+# statements' own cache is (app/repositories/base.py).
+_READS: dict[Select[Any], dict[tuple[str, str], _DriverRead | None]] = {}
+_MAX_READS = 4096
 _UNSEEN = object()
 
 
@@ -68,13 +69,17 @@ def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str,
     dialect = connection.dialect
     known = _READS.get(statement)
     if known is None:
+        if len(_READS) >= _MAX_READS:
+            _READS.clear()
         known = _READS[statement] = {}
     database = (dialect.name, dialect.driver)
     read = known.get(database, _UNSEEN)
     if read is None or read is _UNSEEN or _watched(connection):
         result = connection.execute(statement, params)
         if read is _UNSEEN:
-            known[database] = _compile(dialect, statement, result.cursor.description)
+            utc = getattr(connection.connection.driver_connection, "info", None)
+            in_utc = utc is not None and getattr(utc, "timezone", None) is UTC
+            known[database] = _compile(dialect, statement, result.cursor.description, in_utc)
         return list(result.all())
     assert isinstance(read, _DriverRead)
     args = cast(dict[str, Any], read.compiled.construct_params(params))
@@ -87,7 +92,7 @@ def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str,
         cursor.execute(read.sql, args)
         rows: list[Any] = cursor.fetchall()
         return rows
-    except Exception as error:  # noqa: BLE001 - the driver's; SQLAlchemy raises it again
+    except BaseException as error:  # noqa: BLE001 - as SQLAlchemy: it raises it again
         connection._handle_dbapi_exception(error, read.sql, args, cursor, None)
     finally:
         if cursor is not None:
@@ -95,13 +100,23 @@ def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str,
 
 
 def _watched(connection: Connection) -> bool:
+    """Whether someone follows this connection's statements: listeners, or echo."""
     dispatch = connection.dispatch
-    return bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
+    return bool(
+        connection._echo
+        or dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+        or dispatch.before_execute
+        or dispatch.after_execute
+    )
 
 
-def _compile(dialect: Dialect, statement: Select[Any], description: Any) -> _DriverRead | None:
+def _compile(
+    dialect: Dialect, statement: Select[Any], description: Any, in_utc: bool
+) -> _DriverRead | None:
     """The driver read of `statement`, whose result had `description` (the driver's
-    column types), or None when SQLAlchemy's path must run it."""
+    column types) on a connection whose session is (`in_utc`) or is not in UTC, or None
+    when SQLAlchemy's path must run it."""
     if dialect.name != "postgresql" or dialect.driver != "psycopg" or description is None:
         return None
     compiled = statement.compile(dialect=dialect)
@@ -109,11 +124,15 @@ def _compile(dialect: Dialect, statement: Select[Any], description: Any) -> _Dri
         return None  # expanding IN lists and literal values are rendered per execution
     keys = list(statement.selected_columns.keys())  # a SQLAlchemy Row's attribute names
     names = [column.name for column in description]  # what psycopg's named tuples use
-    if names != keys or len(set(keys)) != len(keys) or not all(k.isidentifier() for k in keys):
-        return None
+    if names != keys or len(set(keys)) != len(keys) or not all(map(_plain_name, keys)):
+        return None  # psycopg's named tuples would rename them, or fail on a keyword
     for column, described in zip(statement.selected_columns, description, strict=True):
         convert = column.type.dialect_impl(dialect).result_processor(dialect, described.type_code)
-        if convert not in _PASSED_THROUGH:
-            return None
+        if convert not in _PASSED_THROUGH or (convert is as_utc and not in_utc):
+            return None  # as_utc leaves a time alone only if it came back in UTC
     processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
     return _DriverRead(compiled, compiled.string, dict(processors))
+
+
+def _plain_name(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")

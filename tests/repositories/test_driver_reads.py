@@ -202,3 +202,34 @@ def test_one_statement_on_two_databases_is_read_as_each_reads_it(
         lite.dispose()
     assert driver_reads._READS[statement][("sqlite", "pysqlite")] is None
     assert isinstance(fetch_rows(connection, statement, {"after": 0})[0], tuple)
+
+
+def test_keyword_and_private_column_names_keep_sqlalchemys_path(connection: Connection) -> None:
+    odd = select(Item.id.label("from"), Item.name.label("_hidden")).where(Item.id > bindparam("a"))
+    for _ in range(2):
+        rows = fetch_rows(connection, odd, {"a": 0})
+        assert len(rows) == 30 and rows[0]._mapping["from"] == rows[0][0]
+    assert driver_reads._READS[odd] == {("postgresql", "psycopg"): None}
+
+
+def test_times_not_read_in_utc_keep_sqlalchemys_conversion(connection: Connection) -> None:
+    connection.exec_driver_sql("SET LOCAL TIME ZONE 'Europe/Paris'")
+    times = select(Item.id, Item.created_at).where(Item.id > bindparam("after"))
+    for _ in range(2):
+        rows = fetch_rows(connection, times, {"after": 0})
+        assert rows[0].created_at.tzinfo is UTC
+    assert driver_reads._READS[times] == {("postgresql", "psycopg"): None}
+
+
+def test_an_echoing_engine_logs_every_page_statement(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = build_engine(pg_url, read_only=True, echo=True)
+    statement = select(User.id, User.email).where(User.id > bindparam("after"))
+    try:
+        with engine.connect() as conn, caplog.at_level("INFO", "sqlalchemy.engine"):
+            for _ in range(3):
+                fetch_rows(conn, statement, {"after": 0})
+    finally:
+        engine.dispose()
+    assert len([r for r in caplog.records if "FROM user_account" in r.getMessage()]) == 3

@@ -80,7 +80,26 @@ def test_remembered_navs_are_bounded(app: Flask, as_user: FlaskClient) -> None:
 
 def test_head_assets_are_the_hashed_static_urls(app: Flask, client: FlaskClient) -> None:
     html = client.get("/login").get_data(as_text=True)
+    vendor = app.jinja_env.globals["htmx_vendor"]
     with app.test_request_context("/login"):
-        css = app.jinja_env.globals["asset_url"]("css/app.css")
-        assert str(head_assets()) in html
-    assert f'<link rel="stylesheet" href="{css}">' in html and "?v=" in css
+        url = app.jinja_env.globals["asset_url"]
+        expected = (
+            f'<link rel="stylesheet" href="{url("css/app.css")}">\n'
+            f'  <link rel="icon" href="{url("img/favicon.svg")}" type="image/svg+xml">\n'
+            f'  <script src="{url("vendor/htmx/" + vendor["file"])}"\n'
+            f'          integrity="{vendor["integrity"]}" defer></script>\n'
+            f'  <script src="{url("js/app.js")}" defer></script>'
+        )
+        assert str(head_assets()) == expected
+    assert f"  {expected}\n</head>" in html and "?v=" in expected
+
+
+def test_assets_follow_the_mount_point(app: Flask) -> None:
+    with app.test_request_context("/login"):
+        plain = str(head_assets())
+    with app.test_request_context("/login", base_url="http://localhost/ledgerly/"):
+        mounted = str(head_assets())
+    assert 'href="/static/css/app.css' in plain
+    assert (
+        'href="/ledgerly/static/css/app.css' in mounted and "/ledgerly/static/js/app.js" in mounted
+    )

@@ -58,3 +58,8 @@ def test_unrouted_and_missing_count_without_their_path(
     client.get(path)
     scraped = _scraped(app)
     assert path not in scraped
+
+
+def test_a_request_another_hook_answers_counts_too(app: Flask, client: FlaskClient) -> None:
+    assert client.get("/items?q=" + "x" * 5000).status_code == 414
+    assert _value(app, "flask_http_request_total", method="GET", status="414") == 1
