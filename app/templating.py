@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Hashable
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, request, url_for
+
+from app.utils.memo import remembered
 
 MAX_REMEMBERED_PATHS = 1000
 _PATHS = "remembered_paths"  # app.extensions key: {(endpoint, script root): path}
@@ -80,14 +83,9 @@ def path_for(endpoint: str) -> str:
     werkzeug's URL map (about 40 µs)."""
     if endpoint.startswith("."):
         raise ValueError(f"path_for needs a full endpoint name, not {endpoint!r}")
-    paths: dict[tuple[str, str], str] = current_app.extensions[_PATHS]
     key = (endpoint, request.script_root)
-    found = paths.get(key)
-    if found is None:
-        if len(paths) >= MAX_REMEMBERED_PATHS:
-            paths.clear()
-        found = paths[key] = url_for(endpoint)
-    return found
+    paths: dict[Hashable, str] = current_app.extensions[_PATHS]
+    return remembered(paths, key, lambda: url_for(endpoint), MAX_REMEMBERED_PATHS)
 
 
 def money(value: Decimal | float | None) -> str:

@@ -12,12 +12,14 @@ where they are rendered every time).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, NamedTuple
 
 from flask import current_app, request
 from markupsafe import Markup
 
 from app.security import csrf_token
+from app.utils.memo import remembered
 
 MAX_REMEMBERED = 2048  # about 2-3 KB each: a few MB per process at most
 _CHROME = "remembered_chrome"  # app.extensions key
@@ -56,15 +58,9 @@ def head_assets() -> Markup:
 
 def _remembered(template: str, values: dict[str, Any]) -> Markup:
     """`template` rendered from `values` alone, kept per process under them."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
     key = (template, request.script_root, *values.values())
-    kept: dict[tuple[Any, ...], Markup] = app.extensions.setdefault(_CHROME, {})
-    found = kept.get(key)
-    if found is None:
-        if len(kept) >= MAX_REMEMBERED:
-            kept.clear()
-        found = kept[key] = _render(template, values)
-    return found
+    kept: dict[Hashable, Markup] = current_app.extensions.setdefault(_CHROME, {})
+    return remembered(kept, key, lambda: _render(template, values), MAX_REMEMBERED)
 
 
 def _render(template: str, values: dict[str, Any]) -> Markup:
