@@ -102,9 +102,10 @@ def _flashes_out_of_band() -> str:
     """Pending flash messages, swapped into #flashes beside the fragment (htmx OOB swap)."""
     from flask import get_flashed_messages, render_template
 
-    if not get_flashed_messages():
+    messages = get_flashed_messages(with_categories=True)
+    if not messages:
         return ""
-    return render_template("_flashes.html", oob=True)
+    return render_template("_flashes.html", messages=messages, oob=True)
 
 
 def hx_redirect(location: str) -> Response:

@@ -27,12 +27,13 @@ dead connection the same way.
 from __future__ import annotations
 
 import keyword
+import weakref
+from collections import namedtuple
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, cast
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy import Select
 from sqlalchemy.engine import Compiled, Connection, Dialect
 
@@ -43,20 +44,26 @@ _PASSED_THROUGH = (None, as_utc)  # result processors that leave a PostgreSQL va
 
 @dataclass(frozen=True)
 class _DriverRead:
-    """A statement compiled for the driver: its SQL and how its parameters are bound."""
+    """A statement compiled for the driver: its SQL, how its parameters are bound, and
+    the row factory of its named tuples (psycopg's own would look up or build the tuple
+    class from the result's column names on every execution)."""
 
     compiled: Compiled
     sql: str
     bind_processors: Mapping[str, Callable[[Any], Any]]
+    row_factory: Callable[[Any], Callable[[Any], Any]]
 
 
 # Per statement object (page statements are long-lived, and shared by every engine of the
-# process) and database (name, driver): its driver read, or None for "use SQLAlchemy".
+# process) and database (name, driver, whether its session is in UTC): its driver read,
+# or None for "use SQLAlchemy".
 # A few per table in practice; emptied if it ever grows past _MAX_READS, as the page
 # statements' own cache is (app/repositories/base.py).
-_READS: dict[Select[Any], dict[tuple[str, str], _DriverRead | None]] = {}
+_READS: dict[Select[Any], dict[tuple[str, str, bool], _DriverRead | None]] = {}
 _MAX_READS = 4096
+_CURSORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _UNSEEN = object()
+_IN_UTC = "driver_reads_in_utc"  # key in a pooled connection's info
 
 
 def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
@@ -72,13 +79,12 @@ def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str,
         if len(_READS) >= _MAX_READS:
             _READS.clear()
         known = _READS[statement] = {}
-    database = (dialect.name, dialect.driver)
+    in_utc = _in_utc(connection)
+    database = (dialect.name, dialect.driver, in_utc)
     read = known.get(database, _UNSEEN)
     if read is None or read is _UNSEEN or _watched(connection):
         result = connection.execute(statement, params)
         if read is _UNSEEN:
-            utc = getattr(connection.connection.driver_connection, "info", None)
-            in_utc = utc is not None and getattr(utc, "timezone", None) is UTC
             known[database] = _compile(dialect, statement, result.cursor.description, in_utc)
         return list(result.all())
     assert isinstance(read, _DriverRead)
@@ -88,15 +94,34 @@ def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str,
             args[name] = process(args[name])
     cursor = None
     try:
-        cursor = connection.connection.driver_connection.cursor(row_factory=namedtuple_row)  # type: ignore[union-attr]
+        cursor = _cursor(connection.connection.driver_connection)
+        cursor.row_factory = read.row_factory
         cursor.execute(read.sql, args)
         rows: list[Any] = cursor.fetchall()
         return rows
     except BaseException as error:  # noqa: BLE001 - as SQLAlchemy: it raises it again
         connection._handle_dbapi_exception(error, read.sql, args, cursor, None)
-    finally:
-        if cursor is not None:
-            cursor.close()
+
+
+def _in_utc(connection: Connection) -> bool:
+    """Whether the connection's session runs in UTC, asked once per pooled connection (its
+    time zone is set when it connects: app/core/sql.py)."""
+    kept = connection.info
+    in_utc = kept.get(_IN_UTC)
+    if in_utc is None:
+        info = getattr(connection.connection.driver_connection, "info", None)
+        in_utc = kept[_IN_UTC] = info is not None and getattr(info, "timezone", None) is UTC
+    return bool(in_utc)
+
+
+def _cursor(driver_connection: Any) -> Any:
+    """The connection's reading cursor, made once: a new cursor would set up its type
+    loaders again for every page. Only the thread that has the connection checked out
+    uses it, and it goes when the connection does."""
+    cursor = _CURSORS.get(driver_connection)
+    if cursor is None or cursor.closed:
+        cursor = _CURSORS[driver_connection] = driver_connection.cursor()
+    return cursor
 
 
 def _watched(connection: Connection) -> bool:
@@ -131,7 +156,8 @@ def _compile(
         if convert not in _PASSED_THROUGH or (convert is as_utc and not in_utc):
             return None  # as_utc leaves a time alone only if it came back in UTC
     processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
-    return _DriverRead(compiled, compiled.string, dict(processors))
+    make_row = cast(Any, namedtuple("Row", keys))._make  # names known only at run time
+    return _DriverRead(compiled, compiled.string, dict(processors), lambda _cursor: make_row)
 
 
 def _plain_name(name: str) -> bool:

@@ -20,7 +20,7 @@ from app.web import (
     stripe_hooks,
     webhooks,
 )
-from app.web.chrome import head_assets, nav_html
+from app.web.chrome import flashes_html, head_assets, nav_html
 from app.web.table_html import (
     render_header,
     render_mobile_sort,
@@ -35,6 +35,7 @@ def register_blueprints(app: Flask) -> None:
     """Mount every page blueprint, and the table parts their templates draw."""
     app.add_template_global(nav_html, "nav_html")
     app.add_template_global(head_assets, "head_assets")
+    app.add_template_global(flashes_html, "flashes_html")
     app.add_template_global(render_search_form, "table_search_form")
     app.add_template_global(render_header, "table_header")
     app.add_template_global(render_mobile_sort, "table_mobile_sort")

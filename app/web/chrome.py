@@ -1,4 +1,5 @@
-"""The page chrome every page repeats: the main navigation and the head's assets, remembered.
+"""The page chrome every page repeats: the main navigation, the head's assets and the
+flash messages' region, remembered.
 
 The nav is the same HTML for every page a person views from one endpoint: about forty
 template expressions, two includes and a dozen links, about 5% of a table page's CPU.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, NamedTuple
 
-from flask import current_app, request
+from flask import current_app, get_flashed_messages, request
 from markupsafe import Markup
 
 from app.security import csrf_token
@@ -47,6 +48,15 @@ def nav_html(user: Any) -> Markup:
         "oob": False,
     }
     return _remembered("_nav.html", values)
+
+
+def flashes_html() -> Markup:
+    """The page's #flashes region with the messages waiting in the session; when there are
+    none (most pages) the same empty region, remembered."""
+    messages = get_flashed_messages(with_categories=True)
+    if messages:
+        return _render("_flashes.html", {"messages": messages, "oob": False})
+    return _remembered("_flashes.html", {"messages": (), "oob": False})
 
 
 def head_assets() -> Markup:

@@ -9,7 +9,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, exc, literal_column, select
+from sqlalchemy import (
+    bindparam,
+    create_engine,
+    event,
+    exc,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -143,7 +152,7 @@ def test_unnamed_columns_keep_sqlalchemys_path(connection: Connection) -> None:
     for _ in range(2):
         rows = fetch_rows(connection, unnamed, {"after": 0})
         assert len(rows) == 30 and not isinstance(rows[0], tuple)
-    assert driver_reads._READS[unnamed] == {("postgresql", "psycopg"): None}
+    assert driver_reads._READS[unnamed] == {("postgresql", "psycopg", True): None}
 
 
 def test_statements_finished_at_execution_keep_sqlalchemys_path(connection: Connection) -> None:
@@ -152,7 +161,7 @@ def test_statements_finished_at_execution_keep_sqlalchemys_path(connection: Conn
     for _ in range(2):
         rows = fetch_rows(connection, by_ids, {"ids": ids})
         assert sorted(r.id for r in rows) == sorted(ids)
-    assert driver_reads._READS[by_ids] == {("postgresql", "psycopg"): None}
+    assert driver_reads._READS[by_ids] == {("postgresql", "psycopg", True): None}
 
 
 def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(connection: Connection) -> None:
@@ -162,7 +171,7 @@ def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(connection: Connection
     with pytest.raises(exc.DataError):  # division by zero, from the driver's cursor
         fetch_rows(connection, divide, {"by": 0})
     savepoint.rollback()
-    read = driver_reads._READS[divide][("postgresql", "psycopg")]
+    read = driver_reads._READS[divide][("postgresql", "psycopg", True)]
     assert isinstance(read, driver_reads._DriverRead)
 
 
@@ -200,7 +209,7 @@ def test_one_statement_on_two_databases_is_read_as_each_reads_it(
                 assert fetch_rows(other, statement, {"after": 0}) is not None
     finally:
         lite.dispose()
-    assert driver_reads._READS[statement][("sqlite", "pysqlite")] is None
+    assert driver_reads._READS[statement][("sqlite", "pysqlite", False)] is None
     assert isinstance(fetch_rows(connection, statement, {"after": 0})[0], tuple)
 
 
@@ -209,7 +218,7 @@ def test_keyword_and_private_column_names_keep_sqlalchemys_path(connection: Conn
     for _ in range(2):
         rows = fetch_rows(connection, odd, {"a": 0})
         assert len(rows) == 30 and rows[0]._mapping["from"] == rows[0][0]
-    assert driver_reads._READS[odd] == {("postgresql", "psycopg"): None}
+    assert driver_reads._READS[odd] == {("postgresql", "psycopg", True): None}
 
 
 def test_times_not_read_in_utc_keep_sqlalchemys_conversion(connection: Connection) -> None:
@@ -218,7 +227,7 @@ def test_times_not_read_in_utc_keep_sqlalchemys_conversion(connection: Connectio
     for _ in range(2):
         rows = fetch_rows(connection, times, {"after": 0})
         assert rows[0].created_at.tzinfo is UTC
-    assert driver_reads._READS[times] == {("postgresql", "psycopg"): None}
+    assert driver_reads._READS[times] == {("postgresql", "psycopg", False): None}
 
 
 def test_an_echoing_engine_logs_every_page_statement(
@@ -233,3 +242,24 @@ def test_an_echoing_engine_logs_every_page_statement(
     finally:
         engine.dispose()
     assert len([r for r in caplog.records if "FROM user_account" in r.getMessage()]) == 3
+
+
+def test_a_connection_outside_utc_does_not_decide_for_one_in_utc(
+    connection: Connection, pg_url: str
+) -> None:
+    """What a statement's first read learns about times holds for sessions in the same
+    time zone only: an engine elsewhere must not turn the driver off here."""
+    times = select(type_coerce(func.now(), Item.created_at.type).label("at"))
+    paris = create_engine(pg_url, connect_args={"options": "-c timezone=Europe/Paris"})
+    try:
+        with paris.connect() as other:
+            for _ in range(2):
+                assert fetch_rows(other, times, {})[0].at.tzinfo is UTC
+    finally:
+        paris.dispose()
+    for _ in range(2):
+        rows = fetch_rows(connection, times, {})
+    assert isinstance(rows[0], tuple) and rows[0].at.tzinfo is UTC
+    learnt = driver_reads._READS[times]
+    assert learnt[("postgresql", "psycopg", False)] is None
+    assert isinstance(learnt[("postgresql", "psycopg", True)], driver_reads._DriverRead)

@@ -1,19 +1,24 @@
 """The items table read through psycopg (what production does: no statement listeners)
 draws exactly the table SQLAlchemy's rows draw: rows, owner names, row actions, keyset
-links. The rest of the suite reads through SQLAlchemy (the tests' write guard listens
-to every statement, which sends table pages down SQLAlchemy's path)."""
+links. The rest of the suite reads through SQLAlchemy: the tests' write guard listens
+to every statement, and their connections' sessions are not in UTC, either of which
+sends table pages down SQLAlchemy's path."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
+from app.core.sql import build_engine
+from app.extensions import db
 from app.repositories import driver_reads
-from tests.conftest import _refuse_writes_in_safe_requests, login
-from tests.factories import seed_items
+from tests.conftest import _build_app, _rolled_back, login, make_settings
+from tests.factories import make_role_accounts, seed_items
 
 pytestmark = pytest.mark.postgres
 
@@ -29,27 +34,37 @@ def _region(html: str) -> str:
     return html[start : html.index('name="csrf_token"', start)]
 
 
+@pytest.fixture
+def uncached_app(pg_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The PostgreSQL app as production connects (sessions in UTC: app/core/sql.py), with
+    no statement listener and the region cache off, so every view reads its rows."""
+    engine = build_engine(pg_url)
+    settings = make_settings(tmp_path, database_url=pg_url, table_cache_ttl=0)
+    yield from _rolled_back(engine, _build_app(settings))
+    engine.dispose()
+
+
 @pytest.mark.parametrize("url", URLS)
 def test_the_table_through_the_driver_is_the_table_through_sqlalchemy(
-    pg_app: Flask, pg_engine: Engine, accounts: dict[str, int], url: str
+    uncached_app: Flask, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seed_items(pg_app, accounts["user"], [(f"item {n:02}", str(n), "active") for n in range(30)])
-    seed_items(pg_app, accounts["admin"], [("admin item", "5", "active")])
-    client: FlaskClient = pg_app.test_client()
+    with uncached_app.app_context(), db.transaction() as session:
+        accounts = make_role_accounts(session)
+    rows = [(f"item {n:02}", str(n), "active") for n in range(30)]
+    seed_items(uncached_app, accounts["user"], rows)
+    seed_items(uncached_app, accounts["admin"], [("admin item", "5", "active")])
+    client: FlaskClient = uncached_app.test_client()
     login(client, "user@example.com")
+    driver_pages: list[Any] = []
+    cursor = driver_reads._cursor
+    monkeypatch.setattr(driver_reads, "_cursor", lambda c: driver_pages.append(c) or cursor(c))
+
+    # A page statement's first read is SQLAlchemy's (it learns the column types) ...
     through_sqlalchemy = _region(client.get(url).get_data(as_text=True))
+    assert driver_pages == []
+    # ... and the next through psycopg.
+    through_driver = _region(client.get(url).get_data(as_text=True))
+    assert len(driver_pages) == 1
 
-    event.remove(pg_engine, "before_cursor_execute", _refuse_writes_in_safe_requests)
-    try:
-        client.get(url)  # the statement's first read there: SQLAlchemy's, to learn its columns
-        through_driver = _region(client.get(url).get_data(as_text=True))
-    finally:
-        event.listen(pg_engine, "before_cursor_execute", _refuse_writes_in_safe_requests)
-
-    assert any(
-        isinstance(read, driver_reads._DriverRead)
-        for known in driver_reads._READS.values()
-        for read in known.values()
-    )
     assert through_driver == through_sqlalchemy
     assert "item 0" in through_driver and 'href="/items/' in through_driver
