@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 from flask import request
@@ -282,16 +282,16 @@ def decode_cursor(spec: TableSpec, state: TableState) -> Seek | None:
 # --- the view model ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Link:
+# The parts below are tuples: a page makes a few dozen, and a frozen dataclass costs three
+# times a tuple to build.
+class Link(NamedTuple):
     """A pager link: the page number and its URL."""
 
     page: int
     url: str
 
 
-@dataclass(frozen=True)
-class HeaderCell:
+class HeaderCell(NamedTuple):
     """One header cell, worked out in Python so the template only prints it."""
 
     column: Column
@@ -300,8 +300,7 @@ class HeaderCell:
     indicator: str
 
 
-@dataclass(frozen=True)
-class PagerItem:
+class PagerItem(NamedTuple):
     """One pager control: a link, the current page, a disabled button, or a gap."""
 
     label: str
@@ -312,8 +311,7 @@ class PagerItem:
     gap: bool = False
 
 
-@dataclass(frozen=True)
-class Pager:
+class Pager(NamedTuple):
     """First/prev, the numbered window, next/last."""
 
     before: tuple[PagerItem, ...]
@@ -373,7 +371,8 @@ class TableView(Generic[T]):
             direction: Direction = opposite(self.state.direction)
         else:
             direction = column.first_direction
-        return self.url(sort=column.key, direction=direction, page=1, cursor="")
+        sort = encode_params({"sort": column.key, "dir": direction})
+        return f"{self.base_url}?{sort}{self._url_parts[1]}"  # url(sort=, direction=, page=1)
 
     def sort_state(self, column: Column) -> str:
         """aria-sort value for a header cell."""
@@ -399,24 +398,44 @@ class TableView(Generic[T]):
     def page_link(self, number: int) -> Link:
         """A link to page `number`, by keyset when it is near the current page (and its sort
         value is short enough for a cursor: a long one would be cut, so it is left out)."""
-        current, pages, items = self.page.page, self.page.pages, self.page.items
+        page = self.page
+        current, pages, items = page.page, page.pages, page.items
         if number <= 1:
-            return Link(1, self.url(page=1, cursor=""))
+            return Link(1, self.page_url(1, ""))
         if number >= pages:
-            return Link(pages, self.url(page=pages, cursor="last"))
+            return Link(pages, self.page_url(pages, "last"))
         distance = number - current
         cursor = ""
         if items and 0 < distance <= MAX_SKIP_PAGES + 1:
             cursor = encode_cursor(
-                "after", sort_key(items[-1], self.state.sort), (distance - 1) * self.page.per_page
+                "after", sort_key(items[-1], self.state.sort), (distance - 1) * page.per_page
             )
         elif items and 0 < -distance <= MAX_SKIP_PAGES + 1:
             cursor = encode_cursor(
-                "before", sort_key(items[0], self.state.sort), (-distance - 1) * self.page.per_page
+                "before", sort_key(items[0], self.state.sort), (-distance - 1) * page.per_page
             )
         if len(cursor) > MAX_CURSOR_LENGTH:
             cursor = ""
-        return Link(number, self.url(page=number, cursor=cursor))
+        return Link(number, self.page_url(number, cursor))
+
+    def page_url(self, number: int, cursor: str) -> str:
+        """`url(page=number, cursor=cursor)`, from the parts of this state's URL that page
+        links share (a pager draws a dozen links, header and chips a dozen more)."""
+        head, tail = self._url_parts
+        page = f"&page={number}" if number > 1 else ""
+        if not cursor:
+            return f"{head}{page}{tail}"
+        after = cursor if _UNQUOTED.fullmatch(cursor) else quote_plus(cursor, safe=".")
+        return f"{head}{page}{tail}&cursor={after}"
+
+    @cached_property
+    def _url_parts(self) -> tuple[str, str]:
+        """This state's URL up to its page, and from its page to its cursor (the order of
+        TableState.params)."""
+        params = self.state.params(page=1, cursor="")
+        head = {"sort": params.pop("sort"), "dir": params.pop("dir")}
+        tail = encode_params(params)
+        return f"{self.base_url}?{encode_params(head)}", f"&{tail}" if tail else ""
 
     @cached_property
     def window(self) -> list[Link | None]:

@@ -11,7 +11,7 @@ import pytest
 from jinja2 import Environment
 from markupsafe import Markup
 
-from app.core.listing import Page
+from app.core.listing import Page, opposite
 from app.services.items import LISTING
 from app.web.table_html import (
     render_header,
@@ -177,6 +177,24 @@ def test_pager_is_the_html_the_macro_wrote(args: dict[str, str], total: int) -> 
     html = render_pager(table)
     assert isinstance(html, Markup)
     assert str(html) == jinja_pager(view(args, total=total))
+
+
+@pytest.mark.parametrize(("args", "total"), CASES)
+def test_page_and_sort_links_are_the_urls_of_their_state(args: dict[str, str], total: int) -> None:
+    """Links are built from shared parts of the state's URL: each must be the URL
+    TableView.url gives for its state."""
+    table = view(args, total=total)
+    for number, cursor in ((1, ""), (2, ""), (3, "a.WyJ4IiwxXQ.25"), (9, "last"), (4, "a b/?&")):
+        assert table.page_url(number, cursor) == table.url(page=number, cursor=cursor)
+    state = table.state
+    for column in SPEC.columns:
+        if not SPEC.sorts(column):
+            assert column.key not in table.sort_urls
+            continue
+        flip = column.key == state.sort
+        direction = opposite(state.direction) if flip else column.first_direction
+        expected = table.url(sort=column.key, direction=direction, page=1, cursor="")
+        assert table.sort_urls[column.key] == expected
 
 
 def test_hostile_search_and_mount_point_are_escaped() -> None:
