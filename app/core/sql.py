@@ -9,11 +9,13 @@ batch) use `transaction(session)`; views and jobs use `db.transaction()`.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -23,6 +25,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDLE_PING_SECONDS = 5.0
 READ_STATEMENT_TIMEOUT_MS = 10_000  # no page read may hold a database backend longer
 CONNECT_TIMEOUT_SECONDS = 2  # psycopg's smallest; the breaker makes only the first waits count
+_AUTOCOMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()  # the read-only engines
+
+
+@contextmanager
+def read_connection(session: Session) -> Iterator[Connection]:
+    """A connection for one read: the session's own once it has begun (the read must see
+    what its transaction wrote), else, on a read-only engine (autocommit: every statement
+    reads on its own anyway), a pooled connection for just this read. Beginning and
+    closing the session's transaction cost a table page about as much CPU as its query."""
+    bind = session.get_bind()
+    if session.in_transaction() or not isinstance(bind, Engine) or bind not in _AUTOCOMMIT:
+        yield session.connection()
+        return
+    with bind.connect() as connection:
+        yield connection
 
 
 @contextmanager
@@ -90,6 +107,8 @@ def build_engine(
         echo=echo,
         **extra,
     )
+    if read_only:
+        _AUTOCOMMIT.add(engine)
     event.listen(engine, "connect", _note_checkin)  # a fresh connection needs no ping
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _ping_if_idle(engine))

@@ -24,6 +24,7 @@ from app.core.listing import (
     page_count,
     sort_key,
 )
+from app.core.sql import read_connection
 from app.models.base import Base
 from app.repositories.driver_reads import fetch_rows
 from app.repositories.keyset import apply_seek, seek_params
@@ -222,8 +223,11 @@ class BaseRepository(Generic[T]):
         module constant): page statements are cached per shape of that select, and
         read through the driver where it can (app/repositories/driver_reads.py).
         """
-        connection = self.session.connection()
-        return self._page(columns, query, total, seek, lambda s, p: fetch_rows(connection, s, p))
+        return self._page(columns, query, total, seek, self._fetch_rows)
+
+    def _fetch_rows(self, statement: Select[Any], params: dict[str, Any]) -> builtins.list[Any]:
+        with read_connection(self.session) as connection:
+            return fetch_rows(connection, statement, params)
 
     def window_ids(self, query: ListQuery, *, limit: int, offset: int) -> builtins.list[int]:
         """The ids at positions offset .. offset+limit-1 of the filtered, sorted query: what
@@ -238,7 +242,8 @@ class BaseRepository(Generic[T]):
             stmt = stmt.limit(bindparam("limit")).offset(bindparam("offset"))
             cached = _remember(key, stmt, stmt)
         params = {**self._filter_params(query), "limit": limit, "offset": offset}
-        return builtins.list(self.session.connection().execute(cached[1], params).scalars())
+        with read_connection(self.session) as connection:
+            return builtins.list(connection.execute(cached[1], params).scalars())
 
     def rows_with_ids(
         self, columns: RowsSelect, query: ListQuery, ids: Sequence[int]
@@ -256,7 +261,8 @@ class BaseRepository(Generic[T]):
             stmt = stmt.where(self.model.id.in_(bindparam("ids", expanding=True)))
             cached = _remember(key, columns, stmt)
         params = {**self._filter_params(query), "ids": builtins.list(ids)}
-        by_id = {row.id: row for row in self.session.connection().execute(cached[1], params)}
+        with read_connection(self.session) as connection:
+            by_id = {row.id: row for row in connection.execute(cached[1], params)}
         return [by_id[i] for i in ids if i in by_id]
 
     def _page(

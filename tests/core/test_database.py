@@ -16,7 +16,8 @@ from app.core import sql
 from app.core.listing import ListQuery
 from app.extensions import db
 from app.policy import policy
-from app.services.items import export_rows
+from app.repositories.items import ItemRepository
+from app.services.items import export_rows, table_page
 from tests.conftest import _build_app, make_settings
 
 
@@ -245,3 +246,37 @@ def test_a_time_in_another_zone_is_converted_to_utc() -> None:
     assert as_utc(tokyo) == tokyo and as_utc(tokyo).tzinfo is UTC  # type: ignore[union-attr]
     assert as_utc("2026-12-03 17:00:00") == datetime(2026, 12, 3, 17, tzinfo=UTC)
     assert as_utc(None) is None
+
+
+def test_a_table_page_in_a_get_reads_on_a_connection_of_its_own(real_pg_app: Flask) -> None:
+    """Outside a transaction a read-only request's table page borrows a pooled connection
+    for its query alone: the session never begins, and nothing stays checked out."""
+    with (
+        committed_items(real_pg_app, "own-read@example.com", "'own ' || n", 3) as owner,
+        real_pg_app.test_request_context("/items", method="GET"),
+    ):
+        repo = ItemRepository(db.session)
+        for _ in range(2):  # the second read goes through the driver (app/repositories)
+            page = repo.list_rows(repo.table_columns(), ListQuery(q="own", per_page=10), total=3)
+            assert sorted(row.name for row in page.items) == ["own 1", "own 2", "own 3"]
+            assert {row.owner_id for row in page.items} == {owner}
+        assert not db.session.in_transaction()
+        assert db.engines[-1].pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_table_page_in_a_transaction_sees_its_writes(real_pg_app: Flask) -> None:
+    with real_pg_app.test_request_context("/items", method="POST"):
+        _insert_user("tx-reader@example.com")
+        owner = db.session.execute(
+            text("SELECT id FROM user_account WHERE email = 'tx-reader@example.com'")
+        ).scalar_one()
+        db.session.execute(
+            text(
+                "INSERT INTO item (owner_id, name, description, status, price)"
+                " VALUES (:o, 'unsaved lamp', '', 'draft', 1)"
+            ),
+            {"o": owner},
+        )
+        page = table_page(db.session, ListQuery(q="unsaved lamp"), None)
+        assert [row.name for row in page.items] == ["unsaved lamp"]
+        db.session.rollback()  # leave the shared test database as it was
