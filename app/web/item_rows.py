@@ -14,7 +14,7 @@ whose `item_rows` block calls `item_rows(...)` (registered by app/web/items.py).
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -23,6 +23,8 @@ from markupsafe import Markup
 
 from app.templating import minute, money
 from app.web.html import escape_text
+from app.web.table_html import render_header, render_mobile_sort, render_pager, render_state_inputs
+from app.web.tables import TableView
 
 
 class ItemRow(Protocol):
@@ -99,3 +101,93 @@ def _actions(href: str, item_id: int, name: str) -> str:
         f'             hx-confirm="Delete “{name}”? This cannot be undone.">Delete</a>\n'
         "        </div></td>\n      </tr>\n"
     )
+
+
+_ACTIONS_HEADER = Markup(
+    '<th scope="col" class="actions-col"><span class="sr-only">Actions</span></th>'
+)
+_BULK_ACTIONS = (
+    '    <select name="action" aria-label="Bulk action">\n'
+    '      <option value="activate" data-confirm="Mark {count} active?">Mark active</option>\n'
+    '      <option value="archive" data-confirm="Archive {count}?">Archive</option>\n'
+    '      <option value="draft" data-confirm="Move {count} to draft?">Move to draft</option>\n'
+    '      <option value="delete" data-confirm="Delete {count}? This cannot be undone.">Delete'
+    "</option>\n"
+    "    </select>\n"
+    '    <button class="btn btn-sm" type="submit" data-focus-key="bulk-apply">Apply</button>\n'
+    "  </div>\n"
+)
+
+
+def render_items_region(
+    view: TableView[Any],
+    rows: Sequence[ItemRow],
+    *,
+    base: str,
+    changeable: Container[int],
+    can_write: bool,
+    changeable_total: int,
+    is_admin: bool,
+) -> Markup:
+    """The inside of the items table region: the state inputs, the bulk form and bar, the
+    table (sort chips, header, rows) or the empty state, and the pager.
+
+    The same HTML for one URL state and one kind of viewer, so the view caches it
+    (app/web/regions.py). As a Jinja block it cost a first render more than the rows did.
+    """
+    base_html = escape_text(base)
+    kept = "".join(
+        f'<input type="hidden" name="{escape_text(key)}" value="{escape_text(str(value))}">'
+        for key, value in view.state.params(page=1, cursor="").items()
+    )
+    parts = [
+        render_state_inputs(view, "items-search"),
+        f'\n<form id="bulk-form" method="post" action="{base_html}/bulk"'
+        f' hx-post="{base_html}/bulk"\n'
+        '      hx-confirm="Apply this action to the chosen items?">\n'
+        f"{kept}",
+    ]
+    scope = escape_text(view.scope)
+    if can_write and changeable_total:
+        plural = "s" if changeable_total != 1 else ""
+        parts.append(
+            '  <div class="bulk-bar" data-bulk-bar data-noun="item" data-nouns="items">\n'
+            '    <span class="bulk-count" data-bulk-count aria-live="polite">'
+            "Select rows to act on them.</span>\n"
+            '    <label class="checkbox bulk-all"><input type="checkbox" name="scope"'
+            ' value="all" data-bulk-all\n'
+            f'        data-count="{int(changeable_total)}" data-scope="{scope}">\n'
+            f"      All {int(changeable_total):,}{'' if is_admin else ' of your'} item{plural}"
+            f"{f' {scope}' if scope else ''}</label>\n"
+            f"{_BULK_ACTIONS}"
+        )
+    parts.append("</form>\n")
+    if rows:
+        parts += [
+            render_mobile_sort(view),
+            '\n<div class="table-wrap">\n  <table class="table stack items">\n',
+            render_header(view, select_all=can_write, extra=_ACTIONS_HEADER),
+            "    <tbody>\n",
+            render_item_rows(rows, base=base, changeable=changeable, can_write=can_write),
+            "    </tbody>\n  </table>\n</div>\n",
+        ]
+    elif scope:
+        every = escape_text(view.base_url)
+        parts.append(
+            '<div class="empty">\n'
+            f"  <p><strong>No items {scope}.</strong></p>\n"
+            "  <p>Check the spelling, try a shorter search, or\n"
+            f'    <a href="{every}" hx-get="{every}" hx-push-url="true">show every item</a>.</p>\n'
+            "</div>\n"
+        )
+    else:
+        create = (
+            f'<p><a class="btn" href="{base_html}/new">Create the first one</a></p>'
+            if can_write
+            else ""
+        )
+        parts.append(
+            f'<div class="empty">\n  <p><strong>No items yet.</strong></p>\n{create}</div>\n'
+        )
+    parts += [render_pager(view), "\n"]
+    return Markup("".join(parts))  # noqa: S704 - every value above is escaped or an int

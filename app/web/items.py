@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, flash, request, stream_with_context, url_for
 from flask_login import current_user
-from jinja2_fragments.flask import render_block
 
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -26,7 +25,7 @@ from app.services.items import ItemCreate, ItemPatch, TableRow
 from app.services.validation import validate
 from app.settings import get_settings
 from app.templating import path_for
-from app.web.item_rows import render_item_rows
+from app.web.item_rows import render_item_rows, render_items_region
 from app.web.regions import cached_region, viewer_key
 from app.web.responses import see_other
 from app.web.tables import (
@@ -124,13 +123,14 @@ def _render_table(args: Mapping[str, str], *, status: int = 200, **extra: Any) -
         view,
         viewer=viewer_key(me),
         tags=REGION_TAGS,
-        render=lambda: render_block(
-            "items/index.html",
-            "items_region",
-            view=view,
+        render=lambda: render_items_region(
+            view,
+            view.page.items,
+            base=view.base_url,
+            changeable=item_service.changeable_ids(me, view.page.items),
+            can_write=me.can_write,
             changeable_total=item_service.count_changeable(db.session, me, view.state.list_query()),
             is_admin=me.is_admin,
-            **_rows_context(view.page.items),
         ),
     )
     return render(
