@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from app.core.events import Actor, EventType, publish
@@ -256,12 +256,3 @@ def export_rows(session: Session, query: ListQuery, *, batch: int = 2000) -> Ite
 def known_id(item_id: int) -> bool:
     """Whether an id fits the INTEGER key; others are answered like a missing row."""
     return 1 <= item_id <= MAX_ID
-
-
-def owners_by_id(session: Session, owner_ids: Iterable[int]) -> dict[int, str]:
-    """Display names of item owners, in one query."""
-    ids = sorted(set(owner_ids))
-    if not ids:
-        return {}
-    rows = session.execute(select(User.id, User.name, User.email).where(User.id.in_(ids)))
-    return {uid: name or email for uid, name, email in rows}

@@ -14,7 +14,7 @@ whose `item_rows` block calls `item_rows(...)` (registered by app/web/items.py).
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ from app.web.tables import TableView
 
 
 class ItemRow(Protocol):
-    """What a row shows: the item's columns and its owner's name (joined in)."""
+    """What a row shows of an item (its owner's name comes from `owners`, by id)."""
 
     @property
     def id(self) -> int: ...
@@ -41,9 +41,7 @@ class ItemRow(Protocol):
     @property
     def created_at(self) -> datetime: ...
     @property
-    def owner_name(self) -> str | None: ...
-    @property
-    def owner_email(self) -> str | None: ...
+    def owner_id(self) -> int: ...
 
 
 _SELECT = (
@@ -59,12 +57,14 @@ def render_item_rows(
     rows: Iterable[ItemRow],
     *,
     base: str,
+    owners: Mapping[int, str],
     changeable: Container[int],
     can_write: bool,
     saved: Any = False,
 ) -> Markup:
-    """The `<tr>` of each row: links under `base` (the items path), a checkbox and the
-    Edit and Delete actions on the rows in `changeable`, the select column for writers."""
+    """The `<tr>` of each row: links under `base` (the items path), the owner's name from
+    `owners` (user_service.display_names), a checkbox and the Edit and Delete actions on
+    the rows in `changeable`, the select column for writers."""
     opened = ' class="is-saved">\n' if saved else ">\n"
     base_html = escape_text(base)
     out: list[str] = []
@@ -73,7 +73,7 @@ def render_item_rows(
         name = escape_text(row.name)
         status = escape_text(row.status)
         href = f"{base_html}/{item_id}"
-        owner = escape_text(row.owner_name or row.owner_email or "—")
+        owner = escape_text(owners.get(row.owner_id) or "—")
         mine = item_id in changeable
         select = ""
         if can_write:
@@ -124,6 +124,7 @@ def render_items_region(
     rows: Sequence[ItemRow],
     *,
     base: str,
+    owners: Mapping[int, str],
     changeable: Container[int],
     can_write: bool,
     changeable_total: int,
@@ -168,7 +169,9 @@ def render_items_region(
             '\n<div class="table-wrap">\n  <table class="table stack items">\n',
             render_header(view, select_all=can_write, extra=_ACTIONS_HEADER),
             "    <tbody>\n",
-            render_item_rows(rows, base=base, changeable=changeable, can_write=can_write),
+            render_item_rows(
+                rows, base=base, owners=owners, changeable=changeable, can_write=can_write
+            ),
             "    </tbody>\n  </table>\n</div>\n",
         ]
     elif scope:

@@ -21,6 +21,7 @@ from app.models.user import User
 from app.policy import policy
 from app.security import current_actor
 from app.services import items as item_service
+from app.services import users as user_service
 from app.services.items import ItemCreate, ItemPatch, TableRow
 from app.services.validation import validate
 from app.settings import get_settings
@@ -78,8 +79,8 @@ def _me() -> User:
 
 
 def table_view(args: Mapping[str, str]) -> TableView[TableRow]:
-    """The items table for a query string: one query for the rows (owner names joined
-    in), the total from the cache."""
+    """The items table for a query string: one query for the rows, the total and the
+    owners' names from the cache."""
     shared = get_settings().table_cache_seconds > 0  # as for the regions: see Settings
     return build_view(
         SPEC,
@@ -110,6 +111,7 @@ def _rows_context(rows: list[TableRow]) -> dict[str, Any]:
     return {
         "rows": rows,
         "items_base": path_for("items.index"),  # row links are built from it
+        "owners": user_service.display_names(db.session, (row.owner_id for row in rows)),
         "changeable": item_service.changeable_ids(me, rows),
         "can_write": me.can_write,
         "statuses": ITEM_STATUSES,
@@ -127,6 +129,7 @@ def _render_table(args: Mapping[str, str], *, status: int = 200, **extra: Any) -
             view,
             view.page.items,
             base=view.base_url,
+            owners=user_service.display_names(db.session, (r.owner_id for r in view.page.items)),
             changeable=item_service.changeable_ids(me, view.page.items),
             can_write=me.can_write,
             changeable_total=item_service.count_changeable(db.session, me, view.state.list_query()),
@@ -197,7 +200,7 @@ def create() -> Response:
 def show(item_id: int) -> Response:
     """One item."""
     item = item_service.get_item(db.session, item_id)
-    owners = item_service.owners_by_id(db.session, [item.owner_id])
+    owners = user_service.display_names(db.session, [item.owner_id])
     return render(
         "items/show.html",
         item=item,

@@ -108,11 +108,11 @@ def test_pages_read_through_the_driver_are_the_rows_sqlalchemy_reads(
     assert type(again[0]).__name__ == "Row" and type(expected[0]).__name__ == "Row"
     assert isinstance(again[0], tuple) and not isinstance(expected[0], tuple)
     for row, same in zip(again, expected, strict=True):
-        assert (row.id, row.name, row.price, row.owner_name) == (
+        assert (row.id, row.name, row.price, row.owner_id) == (
             same.id,
             same.name,
             same.price,
-            same.owner_name,
+            same.owner_id,
         )
         assert row.created_at.tzinfo is UTC and isinstance(row.price, Decimal)
 

@@ -3,6 +3,7 @@ hostile names escaped, links and actions only where the viewer may act."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -49,8 +50,12 @@ class Row:
     status: str
     price: Decimal
     created_at: datetime
-    owner_name: str | None
+    owner_name: str | None  # what the Jinja loop read (the rows had the owner joined in)
     owner_email: str | None
+
+    @property
+    def owner_id(self) -> int:
+        return self.id * 10
 
 
 ROWS = [
@@ -60,6 +65,8 @@ ROWS = [
         datetime(2025, 12, 31, 23, 59, tzinfo=UTC), None, "<e>@example.com"),
     Row(333, "plain", "archived", Decimal("0.5"), datetime(2024, 6, 1, tzinfo=UTC), None, None),
 ]  # fmt: skip
+# What user_service.display_names gives for the rows' owners: the name, or the email.
+OWNERS = {r.owner_id: r.owner_name or r.owner_email for r in ROWS if r.owner_name or r.owner_email}
 
 
 def jinja_rows(**context: object) -> str:
@@ -79,14 +86,23 @@ def test_rows_are_the_html_the_jinja_loop_wrote(
         rows=ROWS, items_base="/items", changeable=changeable, can_write=can_write, saved=saved
     )
     html = render_item_rows(
-        ROWS, base="/items", changeable=changeable, can_write=can_write, saved=saved
+        ROWS,
+        base="/items",
+        owners=OWNERS,
+        changeable=changeable,
+        can_write=can_write,
+        saved=saved,
     )
     assert isinstance(html, Markup)
     assert str(html) == expected
 
 
 def test_hostile_names_owners_and_base_are_escaped() -> None:
-    html = str(render_item_rows(ROWS, base='/mount"<x>/items', changeable={1}, can_write=True))
+    html = str(
+        render_item_rows(
+            ROWS, base='/mount"<x>/items', owners=OWNERS, changeable={1}, can_write=True
+        )
+    )
     assert "<script>" not in html and "<b>" not in html and "<e>" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;quoted&#39;" in html
     assert "a&amp;amp;b" in html  # an entity in a name is shown, not interpreted
@@ -97,15 +113,19 @@ def test_hostile_names_owners_and_base_are_escaped() -> None:
 
 
 def test_links_and_actions_follow_the_viewer() -> None:
-    html = str(render_item_rows(ROWS, base="/items", changeable={22}, can_write=True))
+    html = str(
+        render_item_rows(ROWS, base="/items", owners=OWNERS, changeable={22}, can_write=True)
+    )
     assert '<a href="/items/1">' in html and '<a href="/items/333">' in html
     assert 'hx-get="/items/22/edit"' in html and 'hx-post="/items/22/delete"' in html
     assert 'value="22" form="bulk-form"' in html
     assert "/items/1/edit" not in html and "/items/333/delete" not in html
     assert html.count('name="ids"') == 1
-    reader = str(render_item_rows(ROWS, base="/items", changeable=set(), can_write=False))
+    reader = str(
+        render_item_rows(ROWS, base="/items", owners=OWNERS, changeable=set(), can_write=False)
+    )
     assert "select-col" not in reader and "/edit" not in reader and "/delete" not in reader
-    assert render_item_rows([], base="/items", changeable=set(), can_write=True) == ""
+    assert render_item_rows([], base="/items", owners={}, changeable=set(), can_write=True) == ""
 
 
 @pytest.mark.parametrize(
@@ -187,7 +207,7 @@ def jinja_region(table: TableView[Any], **context: Any) -> str:
         table_mobile_sort=render_mobile_sort,
         table_header=render_header,
         table_pager=render_pager,
-        item_rows=render_item_rows,
+        item_rows=functools.partial(render_item_rows, owners=OWNERS),
         url_for=lambda endpoint: table.base_url,
     )
     return env.from_string(JINJA_REGION).render(view=table, items_base="/items", **context)
@@ -227,6 +247,7 @@ def test_region_is_the_html_the_jinja_block_wrote(
         "is_admin": is_admin,
     }
     expected = jinja_region(region_view(args, rows, total), **context)
-    html = render_items_region(region_view(args, rows, total), base="/items", **context)
+    table = region_view(args, rows, total)
+    html = render_items_region(table, base="/items", owners=OWNERS, **context)
     assert isinstance(html, Markup)
     assert str(html) == expected
