@@ -165,6 +165,9 @@ class Database:
 
     @staticmethod
     def _teardown(_exc: BaseException | None) -> None:
+        """Close the context's session: end its transaction and give back its connection.
+        One that never began (a page whose reads all came from the cache or borrowed a
+        connection of their own) holds nothing to give back, and is dropped as it is."""
         session: Session | None = g.pop(_G_KEY, None)
-        if session is not None:
+        if session is not None and (session.in_transaction() or session.identity_map):
             session.close()

@@ -280,3 +280,14 @@ def test_a_table_page_in_a_transaction_sees_its_writes(real_pg_app: Flask) -> No
         page = table_page(db.session, ListQuery(q="unsaved lamp"), None)
         assert [row.name for row in page.items] == ["unsaved lamp"]
         db.session.rollback()  # leave the shared test database as it was
+
+
+def test_a_session_that_began_gives_its_connection_back_at_teardown(real_pg_app: Flask) -> None:
+    with real_pg_app.test_request_context("/items", method="GET"):
+        assert db.session.execute(text("SELECT 1")).scalar() == 1
+        reads = db.engines[-1]
+        assert reads.pool.checkedout() == 1  # type: ignore[attr-defined]
+    assert reads.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with real_pg_app.test_request_context("/items", method="GET"):
+        db.session  # noqa: B018 - made, never used: nothing to give back
+    assert reads.pool.checkedout() == 0  # type: ignore[attr-defined]
