@@ -21,7 +21,7 @@ hooks this script puts around the app's functions (nothing in the app changes):
   the CSRF token;
 - query: SQLAlchemy statements and table pages read through the driver (building,
   executing, fetching) and cache reads outside auth;
-- render: Jinja templates and fragments;
+- render: Jinja templates and fragments, and the items table region (written in Python);
 - framework: the rest (WSGI, routing, middleware, limits, metrics, logging, the view's
   own Python, the test client).
 
@@ -218,6 +218,7 @@ def stage_hooks(app: Any) -> Iterator[StageClock]:
     from app import security
     from app.core.cache.core import Cache
     from app.repositories import base as repositories
+    from app.web import items
 
     clock = StageClock()
     session_interface = type(app.session_interface)
@@ -231,6 +232,7 @@ def stage_hooks(app: Any) -> Iterator[StageClock]:
         (Cache, "get_or_set", "query"),
         (jinja2.Template, "render", "render"),
         (jinja2_fragments.flask, "_render_block", "render"),
+        (items, "render_items_region", "render"),  # the table region, written in Python
     ]
     saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in patches]
     for owner, name, stage in patches:

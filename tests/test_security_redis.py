@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import redis
 from flask import Flask
 
+from app.core.breaker import ServiceDown
 from app.core.redis_conn import get_redis
 from app.settings import get_settings
-from tests.conftest import login
+from tests.conftest import login, require
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.redis
@@ -66,3 +70,63 @@ def test_a_session_redis_lost_says_it_expired(redis_apps: tuple[Flask, Flask]) -
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Your session has expired. Please sign in again." in page
     assert "revoked" not in page
+
+
+def _pooled_client_ids(app: Flask) -> list[int]:
+    """The Redis client ids of the app's idle pooled connections."""
+    store = get_redis(app)
+    assert store is not None
+    ids = []
+    for connection in list(store.connection_pool._available_connections):
+        connection.send_command("CLIENT", "ID")
+        ids.append(int(connection.read_response()))
+    return ids
+
+
+def test_a_session_outlives_its_pooled_connection_being_cut(
+    redis_apps: tuple[Flask, Flask],
+) -> None:
+    """Redis restarting or a proxy dropping idle connections: the next page reads the
+    session on a fresh connection, and nothing counts as an outage."""
+    app = redis_apps[0]
+    client = app.test_client()
+    login(client, "user@example.com")
+    assert client.get("/profile").status_code == 200
+    store = get_redis(app)
+    assert store is not None
+    killer = redis.Redis.from_url(require("REDIS_URL"))
+    try:
+        for client_id in _pooled_client_ids(app):
+            killer.client_kill_filter(_id=str(client_id))
+    finally:
+        killer.close()
+    assert client.get("/profile").status_code == 200
+    assert store.breaker.state == "closed"
+
+
+def test_a_session_read_cut_mid_command_is_sent_again_once(
+    redis_apps: tuple[Flask, Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = get_redis(redis_apps[0])
+    assert store is not None
+    key = f"{get_settings(redis_apps[0]).redis_key_prefix}:read-test"
+    store.set(key, b"kept")
+    sent: Any = redis.connection.AbstractConnection.send_command
+    failures = iter([True])
+
+    def cut_once(self: Any, *args: Any, **kwargs: Any) -> None:
+        if next(failures, False):
+            raise redis.exceptions.ConnectionError("connection reset by peer")
+        sent(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", cut_once)
+    try:
+        assert store.read(key) == b"kept"
+        assert store.read(f"{key}:absent") is None
+        failures = iter([True, True])  # cut twice: the read fails, as an outage
+        with pytest.raises(ServiceDown):
+            store.read(key)
+    finally:
+        monkeypatch.undo()
+        store.delete(key)
+        store.breaker.succeeded()

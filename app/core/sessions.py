@@ -116,7 +116,7 @@ class RedisSessionInterface(SessionInterface):
         carried = self._fallback_data(app, request)
         if known:
             try:
-                raw = self.redis.get(self._key(sid))
+                raw = self.redis.read(self._key(sid))
             except ServiceDown:
                 return FallbackSession(carried, signed_in_elsewhere=True)
             if raw is not None:
