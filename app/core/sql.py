@@ -93,6 +93,10 @@ def build_engine(
     extra: dict[str, Any] = {"connect_args": connect_args}
     if read_only:
         extra["isolation_level"] = "AUTOCOMMIT"
+        # No rollback when a connection goes back to the pool: in autocommit there is no
+        # transaction to end (a snapshot's is ended by its session, and its isolation
+        # level restored by SQLAlchemy either way), and the call cost every read.
+        extra["pool_reset_on_return"] = None
         connect_args["options"] += (
             " -c default_transaction_read_only=on"
             f" -c statement_timeout={int(statement_timeout_ms or READ_STATEMENT_TIMEOUT_MS)}"

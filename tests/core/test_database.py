@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from app.core import sql
 from app.core.listing import ListQuery
@@ -291,3 +292,22 @@ def test_a_session_that_began_gives_its_connection_back_at_teardown(real_pg_app:
     with real_pg_app.test_request_context("/items", method="GET"):
         db.session  # noqa: B018 - made, never used: nothing to give back
     assert reads.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_read_connection_comes_back_from_a_snapshot_as_it_went(pg_url: str) -> None:
+    """Read connections go back to the pool without a rollback: a snapshot's session must
+    end its transaction, and its isolation level must not stay on the connection."""
+    engine = sql.build_engine(pg_url, read_only=True, pool_size=1, max_overflow=0)
+    try:
+        with Session(engine) as snapshot:
+            snapshot.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            assert snapshot.execute(text("SHOW transaction_isolation")).scalar() == (
+                "repeatable read"
+            )
+        with engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            assert raw.info.transaction_status.name == "IDLE"  # type: ignore[union-attr]
+            isolation = connection.execute(text("SHOW transaction_isolation")).scalar()
+            assert isolation == "read committed"
+    finally:
+        engine.dispose()
