@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from flask.testing import FlaskClient
 
 from app.core.breaker import ServiceDown
-from app.core.redis_conn import get_redis
+from app.core.redis_conn import GuardedRedis, get_redis
 from app.settings import get_settings
 from tests.conftest import login, require
 from tests.factories import PASSWORD
@@ -56,13 +57,19 @@ def test_login_lockout_is_shared_between_instances(redis_apps: tuple[Flask, Flas
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
 
 
-def test_a_session_redis_lost_says_it_expired(redis_apps: tuple[Flask, Flask]) -> None:
-    app = redis_apps[0]
+def _signed_in(app: Flask) -> tuple[FlaskClient, GuardedRedis]:
+    """A client signed in as user@example.com on `app`, and the app's Redis."""
     client = app.test_client()
     login(client, "user@example.com")
     assert client.get("/profile").status_code == 200
     store = get_redis(app)
     assert store is not None
+    return client, store
+
+
+def test_a_session_redis_lost_says_it_expired(redis_apps: tuple[Flask, Flask]) -> None:
+    app = redis_apps[0]
+    client, store = _signed_in(app)
     prefix = get_settings(app).redis_key_prefix
     store.delete(*store.scan_iter(f"{prefix}:session:*"))  # Redis restarted empty
     response = client.get("/profile")
@@ -89,11 +96,7 @@ def test_a_session_outlives_its_pooled_connection_being_cut(
     """Redis restarting or a proxy dropping idle connections: the next page reads the
     session on a fresh connection, and nothing counts as an outage."""
     app = redis_apps[0]
-    client = app.test_client()
-    login(client, "user@example.com")
-    assert client.get("/profile").status_code == 200
-    store = get_redis(app)
-    assert store is not None
+    client, store = _signed_in(app)
     killer = redis.Redis.from_url(require("REDIS_URL"))
     try:
         for client_id in _pooled_client_ids(app):

@@ -27,7 +27,6 @@ dead connection the same way.
 from __future__ import annotations
 
 import keyword
-import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -61,9 +60,9 @@ class _DriverRead:
 # statements' own cache is (app/repositories/base.py).
 _READS: dict[Select[Any], dict[tuple[str, str, bool], _DriverRead | None]] = {}
 _MAX_READS = 4096
-_CURSORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _UNSEEN = object()
-_IN_UTC = "driver_reads_in_utc"  # key in a pooled connection's info
+_IN_UTC = "driver_reads_in_utc"  # keys in a pooled connection's info
+_CURSOR = "driver_reads_cursor"
 
 
 def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
@@ -94,7 +93,7 @@ def fetch_rows(connection: Connection, statement: Select[Any], params: dict[str,
             args[name] = process(args[name])
     cursor = None
     try:
-        cursor = _cursor(connection.connection.driver_connection)
+        cursor = _cursor(connection)
         cursor.row_factory = read.row_factory
         cursor.execute(read.sql, args)
         rows: list[Any] = cursor.fetchall()
@@ -114,14 +113,16 @@ def _in_utc(connection: Connection) -> bool:
     return bool(in_utc)
 
 
-def _cursor(driver_connection: Any) -> Any:
-    """The connection's reading cursor, made once: a new cursor would set up its type
-    loaders again for every page. Only the thread that has the connection checked out
-    uses it, and it goes when the connection does."""
-    cursor = _CURSORS.get(driver_connection)
-    if cursor is None or cursor.closed:
-        cursor = _CURSORS[driver_connection] = driver_connection.cursor()
-    return cursor
+def _cursor(connection: Connection) -> Any:
+    """The pooled connection's reading cursor, made once: a new cursor would set up its
+    type loaders again for every page. Kept in the pool's record of the connection (one
+    per record, replaced with the connection), and used only by the thread that has the
+    connection checked out."""
+    driver = connection.connection.driver_connection
+    kept = connection.info.get(_CURSOR)
+    if kept is None or kept.connection is not driver or kept.closed:
+        kept = connection.info[_CURSOR] = driver.cursor()  # type: ignore[union-attr]
+    return kept
 
 
 def _watched(connection: Connection) -> bool:

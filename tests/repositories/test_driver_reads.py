@@ -263,3 +263,26 @@ def test_a_connection_outside_utc_does_not_decide_for_one_in_utc(
     learnt = driver_reads._READS[times]
     assert learnt[("postgresql", "psycopg", False)] is None
     assert isinstance(learnt[("postgresql", "psycopg", True)], driver_reads._DriverRead)
+
+
+def test_a_pooled_connection_keeps_one_reading_cursor(pg_url: str) -> None:
+    """One cursor per pooled connection, reused by every page read on it, and replaced
+    with the connection (nothing holds a closed connection alive)."""
+    engine = build_engine(pg_url, read_only=True, pool_size=1, max_overflow=0)
+    statement = select(User.id, User.email).where(User.id > bindparam("after"))
+    try:
+        with engine.connect() as conn:
+            for _ in range(3):  # the first read is SQLAlchemy's
+                fetch_rows(conn, statement, {"after": 0})
+            first = conn.info[driver_reads._CURSOR]
+        with engine.connect() as conn:
+            fetch_rows(conn, statement, {"after": 0})
+            assert conn.info[driver_reads._CURSOR] is first
+            conn.invalidate()  # the connection is dropped and replaced
+        with engine.connect() as conn:
+            fetch_rows(conn, statement, {"after": 0})
+            again = conn.info[driver_reads._CURSOR]
+            assert again is not first and again.connection is conn.connection.driver_connection
+        assert first.connection.closed
+    finally:
+        engine.dispose()
