@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, flash, request, stream_with_context, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -118,6 +119,22 @@ def _rows_context(rows: list[TableRow]) -> dict[str, Any]:
     }
 
 
+def _region(view: TableView[TableRow], me: User) -> Markup:
+    """The inside of the table region, from what the rows need (`_rows_context`, as for
+    one row) plus the bulk bar's count."""
+    rows = _rows_context(view.page.items)
+    return render_items_region(
+        view,
+        rows["rows"],
+        base=rows["items_base"],
+        owners=rows["owners"],
+        changeable=rows["changeable"],
+        can_write=rows["can_write"],
+        changeable_total=item_service.count_changeable(db.session, me, view.state.list_query()),
+        is_admin=me.is_admin,
+    )
+
+
 def _render_table(args: Mapping[str, str], *, status: int = 200, **extra: Any) -> Response:
     view = table_view(args)
     me = _me()
@@ -125,16 +142,7 @@ def _render_table(args: Mapping[str, str], *, status: int = 200, **extra: Any) -
         view,
         viewer=viewer_key(me),
         tags=REGION_TAGS,
-        render=lambda: render_items_region(
-            view,
-            view.page.items,
-            base=view.base_url,
-            owners=user_service.display_names(db.session, (r.owner_id for r in view.page.items)),
-            changeable=item_service.changeable_ids(me, view.page.items),
-            can_write=me.can_write,
-            changeable_total=item_service.count_changeable(db.session, me, view.state.list_query()),
-            is_admin=me.is_admin,
-        ),
+        render=lambda: _region(view, me),
     )
     return render(
         "items/index.html",
